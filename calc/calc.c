@@ -1,0 +1,827 @@
+/*
+ * calc: leg life cycle, RTCP and end-of-call QoS calculators.
+ *
+ * Shard rule. Every event of a leg reaches the same worker (fsa_hash64 of
+ * the Unique-ID mod W, worker.h), which alone owns this calc: no locks, no
+ * shared writes, no allocation after fsa_calc_create(), no syscalls.
+ *
+ * Leg life cycle.
+ *   created   by its first event of ANY kind: ESL does not promise order, so
+ *             an RTCP report may precede CHANNEL_CREATE. A LEG_UP record is
+ *             published right after that first event's fields are applied
+ *             (labels as known then; they are remembered in the up_* fields).
+ *             If the output lane was full, the LEG_UP is retried at the leg's
+ *             next event: a leg is counted once, and only if its LEG_UP went out.
+ *   filled    by CHANNEL_CREATE / _ANSWER / _BRIDGE (and HANGUP_COMPLETE):
+ *             a field is only overwritten by a non-empty value; the domain
+ *             keeps the best rank ever seen (variable_domain_name beats
+ *             sip_from_host beats sip_to_host; an equal rank replaces, so a
+ *             dialplan that changes domain_name is followed).
+ *   retired   at CHANNEL_HANGUP_COMPLETE: QoS record (legs with media only),
+ *             then LEG_DOWN with the hangup cause; or after leg_ttl_s without
+ *             any event (fsa_calc_sweep, bounded work per call): LEG_DOWN
+ *             "TTL_EXPIRED", no QoS. A LEG_DOWN repeats its LEG_UP's labels.
+ *             A hangup for a leg not in the table (first event of the leg, or
+ *             a full table) is handled on a stack copy: LEG_UP, QoS, LEG_DOWN.
+ *   after     a small direct-mapped memory of recently retired legs drops
+ *             late RTCP/channel events (counted in events_late) instead of
+ *             resurrecting a zombie leg that would count as active for a day.
+ *             CHANNEL_CREATE always creates; a late HANGUP_COMPLETE is still
+ *             handled (its QoS is worth more than the rare double LEG_DOWN).
+ *   bound     a new leg in a full table is refused and counted
+ *             (legs_refused, one per refused event); nothing crashes.
+ *
+ * RTCP, per report block with a non-zero source SSRC (one record each):
+ *   jitter_ms     = Jitter x 1000 / clock; clock = RTP-Rate when > 0, else the
+ *                   codec's RTP clock (8000 PCMU/PCMA/G722/G729, 48000 OPUS),
+ *                   else the leg's codec rate, else 8000.
+ *   packets_lost  = int32(Lost) - base, or 0 when that is negative. base is
+ *                   the previous report's int32(Lost) for the same leg,
+ *                   direction and source SSRC. "The first report counts from
+ *                   0": with no previous report, base = 0, so the first delta
+ *                   is the report's own cumulative value (a cumulative -1 gives
+ *                   0). Only the last source SSRC is kept per direction: a
+ *                   report from another SSRC is that stream's first report
+ *                   (base 0) and becomes the new base. The base always moves
+ *                   to the last report, even after a decrease (the contract's
+ *                   "minus the previous report's"), so a dip and recovery of
+ *                   the cumulative count is counted again.
+ *   fraction_lost = Fraction / 256 (Fraction clamped to 255).
+ *   rtt_ms        = Rtt0-Avg x 1000 when > 0, else NaN. SEND reports carry no
+ *                   RTT: NaN.
+ *   mos           = E-model with this report's jitter_ms, the leg's last
+ *                   RTT > 0 (this report's if it has one; else 0) and
+ *                   loss % = Fraction / 256 x 100, codec from the leg.
+ *   direction     = inbound for RECV, outbound for SEND.
+ *   Every block also feeds the leg's jitter accumulators (count, sum, min,
+ *   max in ms) and last_fraction.
+ *
+ * QoS at CHANNEL_HANGUP_COMPLETE, only if the event has media statistics
+ * (rtp_audio_in_packet_count or _out_packet_count):
+ *   mos_score     = rtp_audio_in_mos
+ *   jitter_avg_ms = mean of ALL the leg's RTCP report blocks, RECV and SEND
+ *                   (the contract's "the leg's RTCP jitter reports"), NaN
+ *                   without any; jitter_min/max_ms = their min/max, else
+ *                   sqrt(rtp_audio_in_jitter_min/max_variance) (NaN if absent).
+ *   total_packets = in_packet_count + out_packet_count
+ *   packet_loss   = in_lost + out_lost, with
+ *                   in_lost  = last cumulative Lost of SEND reports (our view
+ *                              of what we receive) if any, else
+ *                              rtp_audio_in_skip_packet_count;
+ *                   out_lost = last cumulative Lost of RECV reports if any
+ *                              (the far end's view of what we send), else 0;
+ *                   a negative cumulative counts as 0; "last" is the last
+ *                   report of the current source SSRC.
+ *   total_bytes   = in_raw_bytes + out_raw_bytes
+ *   r_factor, mos_emodel = E-model for the whole leg with
+ *                   jitter = jitter_avg_ms if the leg had reports, else
+ *                            jitter_max_ms (sqrt of the max variance: the
+ *                            pessimistic end), else 0;
+ *                   RTT    = the leg's last RTT > 0, else 0;
+ *                   loss % = 100 x packet_loss / expected, expected =
+ *                            in_packet_count + in_lost (what should have
+ *                            arrived) + out_packet_count (what we sent, which
+ *                            out_lost is part of); 0 when expected is 0.
+ *   A counter absent from the event counts as 0 in a sum; a sum whose every
+ *   term is absent is NaN.
+ *
+ * Units of stored state: see struct fsa_leg (legs.h).
+ */
+#include "calc.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+
+#include "emodel.h"
+#include "labels.h"
+#include "ring/fsa_str.h"
+
+#define ENDED_SLOTS 4096u /* recently retired legs remembered (power of two) */
+#define ENDED_BITS 12
+#define RTT_CAP_MS 1e6 /* longer "RTTs" are garbage; keeps the float finite */
+
+enum counter {
+    C_LEGS_ACTIVE,
+    C_LEGS_CREATED,
+    C_LEGS_ENDED,
+    C_LEGS_EXPIRED,
+    C_LEGS_REFUSED,
+    C_EVENTS_LATE,
+    C_MESSAGES_INVALID,
+    C_RTCP_PROCESSED,
+    C_QOS_GENERATED,
+    C_LABELS_FULL,
+    C_STORE_LOADS,
+    C_STORE_HITS,
+    C_STORE_SAVES,
+    C_STORE_DELETES,
+    C_STORE_ERRORS,
+    C_RECORDS,                                  /* [kind] */
+    C_DROPPED = C_RECORDS + FSA_REC_KIND_COUNT, /* [kind] */
+    C_COUNT = C_DROPPED + FSA_REC_KIND_COUNT
+};
+
+struct fsa_calc {
+    struct fsa_leg_table legs;
+    struct fsa_labels labels;
+    struct fsa_lane *output;
+    fsa_calc_emit_fn emit;
+    void *emit_ctx;
+    struct fsa_store store;
+    bool persistent;
+    unsigned ninstances;
+    uint64_t ttl_ns;
+    unsigned published;               /* since the last fsa_calc_take_published() */
+    uint64_t *ended;                  /* [ENDED_SLOTS] recently retired keys, 0 = empty */
+    struct fsa_metric_record scratch; /* the record being built when there is no lane */
+    /* Written by the worker thread only (load + store, no RMW), read by anyone. */
+    _Alignas(FSA_CACHELINE) atomic_uint_fast64_t ctr[C_COUNT];
+};
+
+/* ---- counters ---------------------------------------------------------------------------------------------- */
+
+static inline void bump(struct fsa_calc *c, int i)
+{
+    atomic_store_explicit(&c->ctr[i], atomic_load_explicit(&c->ctr[i], memory_order_relaxed) + 1, memory_order_relaxed);
+}
+
+static inline void set_ctr(struct fsa_calc *c, int i, uint64_t v)
+{
+    atomic_store_explicit(&c->ctr[i], v, memory_order_relaxed);
+}
+
+void fsa_calc_stats_read(const struct fsa_calc *c, struct fsa_calc_stats *o)
+{
+#define R(i) atomic_load_explicit(&c->ctr[i], memory_order_relaxed)
+    memset(o, 0, sizeof(*o));
+    o->legs_active = R(C_LEGS_ACTIVE);
+    o->legs_created = R(C_LEGS_CREATED);
+    o->legs_ended = R(C_LEGS_ENDED);
+    o->legs_expired = R(C_LEGS_EXPIRED);
+    o->legs_refused = R(C_LEGS_REFUSED);
+    o->events_late = R(C_EVENTS_LATE);
+    o->messages_invalid = R(C_MESSAGES_INVALID);
+    o->rtcp_processed = R(C_RTCP_PROCESSED);
+    o->qos_generated = R(C_QOS_GENERATED);
+    o->labels_full = R(C_LABELS_FULL);
+    o->store_loads = R(C_STORE_LOADS);
+    o->store_hits = R(C_STORE_HITS);
+    o->store_saves = R(C_STORE_SAVES);
+    o->store_deletes = R(C_STORE_DELETES);
+    o->store_errors = R(C_STORE_ERRORS);
+    for (int k = 0; k < FSA_REC_KIND_COUNT; k++) {
+        o->records[k] = R(C_RECORDS + k);
+        o->records_dropped[k] = R(C_DROPPED + k);
+    }
+#undef R
+}
+
+/* ---- create / destroy -------------------------------------------------------------------------------------- */
+
+struct fsa_calc *fsa_calc_create(const struct fsa_calc_params *p)
+{
+    uint32_t max_legs = p->max_legs ? p->max_legs : FSA_CALC_DEFAULT_MAX_LEGS;
+    uint32_t ttl_s = p->leg_ttl_s ? p->leg_ttl_s : FSA_CALC_DEFAULT_LEG_TTL_S;
+    if (max_legs > FSA_OA_MAX_ENTRIES)
+        return NULL;
+    struct fsa_calc *c = aligned_alloc(FSA_CACHELINE, sizeof(*c));
+    if (!c)
+        return NULL;
+    memset(c, 0, sizeof(*c));
+    for (int i = 0; i < C_COUNT; i++)
+        atomic_init(&c->ctr[i], 0);
+    /*
+     * A leg references at most 4 label strings (domain, codec and their
+     * LEG_UP copies), so 4 x max_legs entries can never run out; ids are
+     * 16-bit, so a large table is capped and may fill under a flood of
+     * invented domains (counted in labels_full).
+     */
+    uint64_t label_cap = (uint64_t)max_legs * 4;
+    if (label_cap > FSA_LABELS_MAX_CAPACITY)
+        label_cap = FSA_LABELS_MAX_CAPACITY;
+    c->ended = calloc(ENDED_SLOTS, sizeof(*c->ended));
+    if (!c->ended || fsa_leg_table_init(&c->legs, max_legs) < 0 ||
+        fsa_labels_init(&c->labels, (uint32_t)label_cap) < 0) {
+        fsa_calc_destroy(c);
+        return NULL;
+    }
+    c->output = p->output;
+    c->emit = p->emit;
+    c->emit_ctx = p->emit_ctx;
+    c->store = p->store && p->store->ops ? *p->store : (struct fsa_store){&fsa_store_memory_ops, NULL};
+    c->persistent = c->store.ops->persistent;
+    c->ninstances = p->ninstances;
+    c->ttl_ns = (uint64_t)ttl_s * 1000000000ull;
+    return c;
+}
+
+void fsa_calc_destroy(struct fsa_calc *c)
+{
+    if (!c)
+        return;
+    fsa_leg_table_destroy(&c->legs);
+    fsa_labels_destroy(&c->labels);
+    free(c->ended);
+    free(c);
+}
+
+/* ---- helpers ----------------------------------------------------------------------------------------------- */
+
+/* A fixed-size string field from a message that may lack its NUL. */
+static inline struct fsa_str field_str(const char *p, size_t cap)
+{
+    return fsa_str_make(p, strnlen(p, cap));
+}
+
+/* Copies a C string of at most src_cap bytes into dst[cap], terminated, cut if needed. */
+static inline void copy_field(char *dst, size_t cap, const char *src, size_t src_cap)
+{
+    fsa_str_copy(dst, cap, field_str(src, src_cap));
+}
+
+/* Cumulative Lost is a signed 24-bit count printed unsigned: reinterpret as int32 without relying on casts. */
+static inline int32_t as_int32(uint32_t u)
+{
+    return u <= INT32_MAX ? (int32_t)u : (int32_t)((int64_t)u - 4294967296LL);
+}
+
+static uint16_t intern(struct fsa_calc *c, struct fsa_str s)
+{
+    uint64_t full = c->labels.full;
+    uint16_t id = fsa_labels_intern(&c->labels, s.p, s.n);
+    if (c->labels.full != full)
+        bump(c, C_LABELS_FULL);
+    return id;
+}
+
+/* Replaces a label reference with s (non-empty), unless it already says s. */
+static void set_label(struct fsa_calc *c, uint16_t *id, struct fsa_str s)
+{
+    const char *cur = fsa_labels_str(&c->labels, *id);
+    if (strlen(cur) == s.n && memcmp(cur, s.p, s.n) == 0)
+        return;
+    uint16_t nid = intern(c, s);
+    fsa_labels_release(&c->labels, *id);
+    *id = nid;
+}
+
+static unsigned leg_clock(const struct fsa_leg *l)
+{
+    unsigned k = fsa_emodel_codec((enum fsa_codec_class)l->codec_class)->rtp_clock;
+    if (k)
+        return k;
+    return l->codec_rate ? l->codec_rate : 8000;
+}
+
+/* Text IP -> binary; false (and nothing written) if it is not an IPv4/IPv6 literal. */
+static bool parse_ip(const char *field, size_t cap, uint8_t out[16], uint8_t *family)
+{
+    char buf[FSA_IP_MAX];
+    struct fsa_str s = field_str(field, cap);
+    if (s.n == 0 || s.n >= sizeof(buf))
+        return false;
+    memcpy(buf, s.p, s.n);
+    buf[s.n] = '\0';
+    uint8_t tmp[16] = {0};
+    if (inet_pton(AF_INET, buf, tmp) == 1) {
+        *family = 4;
+    } else if (inet_pton(AF_INET6, buf, tmp) == 1) {
+        *family = 6;
+    } else {
+        return false;
+    }
+    memcpy(out, tmp, 16);
+    return true;
+}
+
+static void format_ip(char *dst, size_t cap, const uint8_t ip[16], uint8_t family)
+{
+    dst[0] = '\0';
+    if (family == 4 || family == 6)
+        if (!inet_ntop(family == 4 ? AF_INET : AF_INET6, ip, dst, (socklen_t)cap))
+            dst[0] = '\0';
+}
+
+/* ---- recently retired legs --------------------------------------------------------------------------------- */
+
+static inline uint64_t ended_value(const struct fsa_leg_key *k)
+{
+    return (k->hash ^ ((uint64_t)k->instance << 40)) | 1u; /* never 0: 0 marks an empty slot */
+}
+
+static inline uint32_t ended_slot(const struct fsa_leg_key *k)
+{
+    return (uint32_t)(k->hash >> (64 - ENDED_BITS)); /* top bits: the low ones are the shard's */
+}
+
+static void remember_ended(struct fsa_calc *c, const struct fsa_leg_key *k)
+{
+    c->ended[ended_slot(k)] = ended_value(k);
+}
+
+static bool recently_ended(const struct fsa_calc *c, const struct fsa_leg_key *k)
+{
+    return c->ended[ended_slot(k)] == ended_value(k);
+}
+
+/* ---- store ------------------------------------------------------------------------------------------------- */
+
+static void leg_to_state(const struct fsa_calc *c, const struct fsa_leg *l, struct fsa_leg_state *s)
+{
+    memset(s, 0, sizeof(*s));
+    s->instance = l->instance;
+    s->direction = l->direction;
+    s->domain_rank = l->domain_rank;
+    s->rtcp_ok = l->flags & (FSA_LEG_RTCP_RECV_OK | FSA_LEG_RTCP_SEND_OK);
+    s->last_fraction = l->last_fraction;
+    s->local_ip_family = l->local_ip_family;
+    s->remote_ip_family = l->remote_ip_family;
+    /* Strings by value, not arrays: a shorter Call-ID leaves an older one's bytes after its NUL. */
+    copy_field(s->uuid, sizeof(s->uuid), l->uuid, sizeof(l->uuid));
+    copy_field(s->call_id, sizeof(s->call_id), l->call_id, sizeof(l->call_id));
+    copy_field(s->domain, sizeof(s->domain), fsa_labels_str(&c->labels, l->domain_id), FSA_LABEL_MAX);
+    copy_field(s->codec, sizeof(s->codec), fsa_labels_str(&c->labels, l->codec_id), FSA_LABEL_MAX);
+    memcpy(s->local_ip, l->local_ip, 16);
+    memcpy(s->remote_ip, l->remote_ip, 16);
+    s->codec_rate = l->codec_rate;
+    s->jitter_count = l->jitter_count;
+    s->a_leg_hash = l->a_leg_hash;
+    s->created_us = l->created_us;
+    s->jitter_sum_ms = l->jitter_sum_ms;
+    s->jitter_min_ms = l->jitter_min_ms;
+    s->jitter_max_ms = l->jitter_max_ms;
+    s->last_rtt_ms = l->last_rtt_ms;
+    memcpy(s->rtcp, l->rtcp, sizeof(s->rtcp));
+}
+
+/* Seeds a fresh leg from a stored state; the state came from outside, so it is checked like a message. */
+static void state_to_leg(struct fsa_calc *c, const struct fsa_leg_state *s, struct fsa_leg *l)
+{
+    if (s->direction == FSA_DIR_INBOUND || s->direction == FSA_DIR_OUTBOUND)
+        l->direction = s->direction;
+    copy_field(l->call_id, sizeof(l->call_id), s->call_id, sizeof(s->call_id));
+    struct fsa_str d = field_str(s->domain, sizeof(s->domain));
+    if (d.n && s->domain_rank >= FSA_DOMAIN_FROM_VARIABLE && s->domain_rank <= FSA_DOMAIN_FROM_SIP_TO) {
+        set_label(c, &l->domain_id, d);
+        l->domain_rank = s->domain_rank;
+    }
+    struct fsa_str k = field_str(s->codec, sizeof(s->codec) - 1);
+    if (k.n) {
+        set_label(c, &l->codec_id, k);
+        l->codec_class = (uint8_t)fsa_codec_classify(k.p, k.n);
+    }
+    l->codec_rate = s->codec_rate;
+    if (s->local_ip_family == 4 || s->local_ip_family == 6) {
+        memcpy(l->local_ip, s->local_ip, 16);
+        l->local_ip_family = s->local_ip_family;
+    }
+    if (s->remote_ip_family == 4 || s->remote_ip_family == 6) {
+        memcpy(l->remote_ip, s->remote_ip, 16);
+        l->remote_ip_family = s->remote_ip_family;
+    }
+    l->a_leg_hash = s->a_leg_hash;
+    if (s->created_us)
+        l->created_us = s->created_us;
+    if (s->jitter_count && isfinite(s->jitter_sum_ms) && isfinite(s->jitter_min_ms) && isfinite(s->jitter_max_ms)) {
+        l->jitter_count = s->jitter_count;
+        l->jitter_sum_ms = s->jitter_sum_ms;
+        l->jitter_min_ms = s->jitter_min_ms;
+        l->jitter_max_ms = s->jitter_max_ms;
+    }
+    if (isfinite(s->last_rtt_ms) && s->last_rtt_ms > 0 && s->last_rtt_ms < RTT_CAP_MS)
+        l->last_rtt_ms = (float)s->last_rtt_ms;
+    l->last_fraction = s->last_fraction;
+    memcpy(l->rtcp, s->rtcp, sizeof(l->rtcp));
+    l->flags |= s->rtcp_ok & (FSA_LEG_RTCP_RECV_OK | FSA_LEG_RTCP_SEND_OK);
+}
+
+static void store_load(struct fsa_calc *c, struct fsa_leg *l)
+{
+    if (!c->persistent || !c->store.ops->load)
+        return;
+    struct fsa_leg_state s;
+    bump(c, C_STORE_LOADS);
+    int rc = c->store.ops->load(c->store.ctx, l->instance, l->uuid, l->uuid_len, &s);
+    if (rc < 0) {
+        bump(c, C_STORE_ERRORS);
+    } else if (rc > 0) {
+        bump(c, C_STORE_HITS);
+        state_to_leg(c, &s, l);
+    }
+}
+
+static void store_save(struct fsa_calc *c, const struct fsa_leg *l)
+{
+    if (!c->persistent || !c->store.ops->save)
+        return;
+    struct fsa_leg_state s;
+    leg_to_state(c, l, &s);
+    bump(c, C_STORE_SAVES);
+    if (c->store.ops->save(c->store.ctx, &s) < 0)
+        bump(c, C_STORE_ERRORS);
+}
+
+static void store_del(struct fsa_calc *c, const struct fsa_leg *l)
+{
+    if (!c->persistent || !c->store.ops->del)
+        return;
+    bump(c, C_STORE_DELETES);
+    if (c->store.ops->del(c->store.ctx, l->instance, l->uuid, l->uuid_len) < 0)
+        bump(c, C_STORE_ERRORS);
+}
+
+void fsa_calc_flush(struct fsa_calc *c)
+{
+    if (c->persistent && c->store.ops->flush)
+        c->store.ops->flush(c->store.ctx);
+}
+
+/* ---- records ----------------------------------------------------------------------------------------------- */
+
+/* A zeroed record to fill, or NULL (counted) when the output lane is full. */
+static struct fsa_metric_record *rec_begin(struct fsa_calc *c, enum fsa_record_kind kind, uint64_t time_us,
+                                           uint64_t ingest_ns)
+{
+    struct fsa_metric_record *r = c->output ? fsa_lane_acquire_sp(c->output) : &c->scratch;
+    if (!r) {
+        bump(c, C_DROPPED + kind);
+        return NULL;
+    }
+    /* Zeroed whole: strings end in zeros, nothing stale reaches the exporter. */
+    memset(r, 0, sizeof(*r));
+    r->kind = (uint8_t)kind;
+    r->time_unix_us = time_us;
+    r->ingest_ns = ingest_ns;
+    return r;
+}
+
+static void rec_commit(struct fsa_calc *c, struct fsa_metric_record *r)
+{
+    int kind = r->kind;
+    if (c->output) {
+        fsa_lane_publish_sp(c->output, r);
+        c->published++;
+    } else if (c->emit) {
+        c->emit(c->emit_ctx, r);
+    }
+    bump(c, C_RECORDS + kind);
+}
+
+unsigned fsa_calc_take_published(struct fsa_calc *c)
+{
+    unsigned n = c->published;
+    c->published = 0;
+    return n;
+}
+
+/*
+ * Labels of a record from the leg. up: the LEG_UP-time domain and codec.
+ * direction: the record's (RTCP: the report's; otherwise the leg's).
+ */
+static void fill_labels(const struct fsa_calc *c, const struct fsa_leg *l, struct fsa_metric_labels *lb,
+                        uint8_t direction, bool up)
+{
+    lb->instance = l->instance;
+    lb->direction = direction;
+    memcpy(lb->channel_id, l->uuid, l->uuid_len); /* uuid_len < FSA_UUID_MAX; the rest is zero */
+    copy_field(lb->correlation_id, sizeof(lb->correlation_id), l->call_id, sizeof(l->call_id));
+    copy_field(lb->domain_name, sizeof(lb->domain_name),
+               fsa_labels_str(&c->labels, up ? l->up_domain_id : l->domain_id), FSA_LABEL_MAX);
+    copy_field(lb->codec_name, sizeof(lb->codec_name), fsa_labels_str(&c->labels, up ? l->up_codec_id : l->codec_id),
+               FSA_LABEL_MAX);
+    /* contract: inbound leg src = remote, dst = local; outbound leg src = local, dst = remote. */
+    bool outbound = l->direction == FSA_DIR_OUTBOUND;
+    format_ip(lb->src_ip, sizeof(lb->src_ip), outbound ? l->local_ip : l->remote_ip,
+              outbound ? l->local_ip_family : l->remote_ip_family);
+    format_ip(lb->dst_ip, sizeof(lb->dst_ip), outbound ? l->remote_ip : l->local_ip,
+              outbound ? l->remote_ip_family : l->local_ip_family);
+}
+
+static void emit_leg_up(struct fsa_calc *c, struct fsa_leg *l, const struct fsa_event_msg *m)
+{
+    struct fsa_metric_record *r = rec_begin(c, FSA_REC_LEG_UP, m->event_time_us, m->ingest_ns);
+    if (!r)
+        return; /* retried at the leg's next event */
+    l->up_domain_id = l->domain_id;
+    fsa_labels_ref(&c->labels, l->up_domain_id);
+    l->up_codec_id = l->codec_id;
+    fsa_labels_ref(&c->labels, l->up_codec_id);
+    l->up_direction = l->direction;
+    fill_labels(c, l, &r->labels, l->up_direction, true);
+    rec_commit(c, r);
+    l->flags |= FSA_LEG_COUNTED;
+}
+
+static void emit_leg_down(struct fsa_calc *c, const struct fsa_leg *l, struct fsa_str cause, uint64_t time_us,
+                          uint64_t ingest_ns)
+{
+    if (!(l->flags & FSA_LEG_COUNTED))
+        return; /* its LEG_UP never went out: nothing to take back */
+    struct fsa_metric_record *r = rec_begin(c, FSA_REC_LEG_DOWN, time_us, ingest_ns);
+    if (!r)
+        return;
+    fill_labels(c, l, &r->labels, l->up_direction, true);
+    fsa_str_copy(r->hangup_cause, sizeof(r->hangup_cause), cause);
+    rec_commit(c, r);
+}
+
+/* ---- leg state --------------------------------------------------------------------------------------------- */
+
+static void apply_channel(struct fsa_calc *c, struct fsa_leg *l, const struct fsa_channel_payload *ch)
+{
+    struct fsa_str s = field_str(ch->call_id, sizeof(ch->call_id));
+    if (s.n)
+        fsa_str_copy(l->call_id, sizeof(l->call_id), s);
+
+    if (ch->direction == FSA_DIR_INBOUND || ch->direction == FSA_DIR_OUTBOUND)
+        l->direction = ch->direction;
+
+    s = field_str(ch->domain, sizeof(ch->domain));
+    if (s.n) {
+        /* A rank outside the enum (a message we must not trust) ranks below every real one. */
+        uint8_t rank = ch->domain_rank >= FSA_DOMAIN_FROM_VARIABLE && ch->domain_rank <= FSA_DOMAIN_FROM_SIP_TO
+                           ? ch->domain_rank
+                           : FSA_DOMAIN_FROM_SIP_TO + 1;
+        if (l->domain_rank == FSA_DOMAIN_NONE || rank <= l->domain_rank) {
+            set_label(c, &l->domain_id, s);
+            l->domain_rank = rank;
+        }
+    }
+
+    s = field_str(ch->codec, sizeof(ch->codec) - 1); /* fits codec_name[FSA_CODEC_MAX] with its NUL */
+    if (s.n) {
+        set_label(c, &l->codec_id, s);
+        l->codec_class = (uint8_t)fsa_codec_classify(s.p, s.n);
+    }
+    if (ch->codec_rate)
+        l->codec_rate = ch->codec_rate;
+
+    parse_ip(ch->local_media_ip, sizeof(ch->local_media_ip), l->local_ip, &l->local_ip_family);
+    parse_ip(ch->remote_media_ip, sizeof(ch->remote_media_ip), l->remote_ip, &l->remote_ip_family);
+
+    /* A leg: Channel-Call-UUID names the call's A leg (itself, for an A leg). */
+    s = field_str(ch->call_uuid, sizeof(ch->call_uuid));
+    struct fsa_str other = field_str(ch->other_leg_uuid, sizeof(ch->other_leg_uuid));
+    if (s.n && !(s.n == l->uuid_len && memcmp(s.p, l->uuid, s.n) == 0))
+        l->a_leg_hash = fsa_hash64(s.p, s.n);
+    else if (!s.n && other.n && l->direction == FSA_DIR_OUTBOUND)
+        l->a_leg_hash = fsa_hash64(other.p, other.n);
+}
+
+static void retire(struct fsa_calc *c, struct fsa_leg *l, const struct fsa_leg_key *k, struct fsa_str cause,
+                   uint64_t time_us, uint64_t ingest_ns, bool in_table)
+{
+    emit_leg_down(c, l, cause, time_us, ingest_ns);
+    fsa_labels_release(&c->labels, l->domain_id);
+    fsa_labels_release(&c->labels, l->up_domain_id);
+    fsa_labels_release(&c->labels, l->codec_id);
+    fsa_labels_release(&c->labels, l->up_codec_id);
+    l->domain_id = l->up_domain_id = l->codec_id = l->up_codec_id = 0;
+    store_del(c, l);
+    remember_ended(c, k);
+    if (in_table) {
+        fsa_leg_table_remove(&c->legs, l);
+        set_ctr(c, C_LEGS_ACTIVE, fsa_leg_table_count(&c->legs));
+    }
+}
+
+/* ---- RTCP -------------------------------------------------------------------------------------------------- */
+
+static void process_rtcp(struct fsa_calc *c, struct fsa_leg *l, const struct fsa_event_msg *m)
+{
+    const struct fsa_rtcp_payload *p = &m->u.rtcp;
+    bool recv = m->kind == FSA_EV_RECV_RTCP;
+    int dir = recv ? FSA_LEG_RTCP_RECV : FSA_LEG_RTCP_SEND;
+    uint8_t okbit = recv ? FSA_LEG_RTCP_RECV_OK : FSA_LEG_RTCP_SEND_OK;
+    unsigned nblocks = p->nblocks < FSA_RTCP_MAX_BLOCKS ? p->nblocks : FSA_RTCP_MAX_BLOCKS;
+    bump(c, C_RTCP_PROCESSED);
+
+    for (unsigned i = 0; i < nblocks; i++) {
+        const struct fsa_rtcp_block *b = &p->block[i];
+        if (b->source_ssrc == 0)
+            continue; /* an empty block: the peer's SSRC was not known yet (esl.md) */
+
+        unsigned clock = p->rtp_rate ? p->rtp_rate : leg_clock(l);
+        double jitter_ms = (double)b->jitter * 1000.0 / (double)clock;
+
+        struct fsa_leg_rtcp *st = &l->rtcp[dir];
+        int32_t lost = as_int32(b->lost_raw);
+        int64_t base = (l->flags & okbit) && st->source_ssrc == b->source_ssrc ? st->last_lost : 0;
+        int64_t delta = (int64_t)lost - base;
+        st->source_ssrc = b->source_ssrc;
+        st->last_lost = lost;
+        l->flags |= okbit;
+
+        unsigned fraction = b->fraction < 255 ? b->fraction : 255;
+        l->last_fraction = (uint8_t)fraction;
+
+        double rtt_ms = NAN;
+        if (b->rtt_avg_s > 0.0 && b->rtt_avg_s * 1000.0 < RTT_CAP_MS) { /* false for NaN and inf */
+            rtt_ms = b->rtt_avg_s * 1000.0;
+            l->last_rtt_ms = (float)rtt_ms;
+        }
+
+        if (l->jitter_count == 0 || jitter_ms < l->jitter_min_ms)
+            l->jitter_min_ms = jitter_ms;
+        if (l->jitter_count == 0 || jitter_ms > l->jitter_max_ms)
+            l->jitter_max_ms = jitter_ms;
+        l->jitter_sum_ms += jitter_ms;
+        if (l->jitter_count < UINT32_MAX)
+            l->jitter_count++;
+
+        struct fsa_emodel_result e = fsa_emodel_eval((enum fsa_codec_class)l->codec_class, l->last_rtt_ms, jitter_ms,
+                                                     (double)fraction / 256.0 * 100.0);
+
+        struct fsa_metric_record *r = rec_begin(c, FSA_REC_RTCP, m->event_time_us, m->ingest_ns);
+        if (!r)
+            continue; /* the leg's state moved on regardless: the next delta stays right */
+        fill_labels(c, l, &r->labels, recv ? FSA_DIR_INBOUND : FSA_DIR_OUTBOUND, false);
+        r->u.rtcp.jitter_ms = jitter_ms;
+        r->u.rtcp.packets_lost = delta > 0 ? (double)delta : 0.0;
+        r->u.rtcp.fraction_lost = (double)fraction / 256.0;
+        r->u.rtcp.rtt_ms = rtt_ms;
+        r->u.rtcp.mos = e.mos;
+        r->u.rtcp.source_ssrc = b->source_ssrc;
+        rec_commit(c, r);
+    }
+}
+
+/* ---- QoS --------------------------------------------------------------------------------------------------- */
+
+/* Sum of the present terms; NaN when none is present. */
+static double sum2(bool a_ok, uint64_t a, bool b_ok, uint64_t b)
+{
+    if (!a_ok && !b_ok)
+        return NAN;
+    return (a_ok ? (double)a : 0.0) + (b_ok ? (double)b : 0.0);
+}
+
+static double sqrt_variance(bool ok, double var)
+{
+    return ok && var >= 0.0 && isfinite(var) ? sqrt(var) : NAN;
+}
+
+static void emit_qos(struct fsa_calc *c, const struct fsa_leg *l, const struct fsa_event_msg *m, struct fsa_str cause)
+{
+    const struct fsa_channel_payload *ch = &m->u.chan;
+    uint32_t q = ch->qos_present;
+    if (!(q & (FSA_QOS_IN_PACKETS | FSA_QOS_OUT_PACKETS)))
+        return; /* no media statistics: no QoS at all, not zeros (esl.md) */
+    bump(c, C_QOS_GENERATED);
+
+    struct fsa_qos_record v;
+    v.mos_score = (q & FSA_QOS_IN_MOS) && isfinite(ch->in_mos) ? ch->in_mos : NAN;
+    if (l->jitter_count) {
+        v.jitter_avg_ms = l->jitter_sum_ms / l->jitter_count;
+        v.jitter_min_ms = l->jitter_min_ms;
+        v.jitter_max_ms = l->jitter_max_ms;
+    } else {
+        v.jitter_avg_ms = NAN;
+        v.jitter_min_ms = sqrt_variance(q & FSA_QOS_IN_JITTER_MIN_VAR, ch->in_jitter_min_variance);
+        v.jitter_max_ms = sqrt_variance(q & FSA_QOS_IN_JITTER_MAX_VAR, ch->in_jitter_max_variance);
+    }
+    bool in_ok = q & FSA_QOS_IN_PACKETS, out_ok = q & FSA_QOS_OUT_PACKETS;
+    v.total_packets = sum2(in_ok, ch->in_packets, out_ok, ch->out_packets);
+
+    double in_lost = NAN, out_lost = NAN;
+    if (l->flags & FSA_LEG_RTCP_SEND_OK)
+        in_lost = l->rtcp[FSA_LEG_RTCP_SEND].last_lost > 0 ? l->rtcp[FSA_LEG_RTCP_SEND].last_lost : 0;
+    else if (q & FSA_QOS_IN_SKIP_PACKETS)
+        in_lost = (double)ch->in_skip_packets;
+    if (l->flags & FSA_LEG_RTCP_RECV_OK)
+        out_lost = l->rtcp[FSA_LEG_RTCP_RECV].last_lost > 0 ? l->rtcp[FSA_LEG_RTCP_RECV].last_lost : 0;
+    if (isnan(in_lost) && isnan(out_lost))
+        v.packet_loss = NAN;
+    else
+        v.packet_loss = (isnan(in_lost) ? 0.0 : in_lost) + (isnan(out_lost) ? 0.0 : out_lost);
+
+    v.total_bytes = sum2(q & FSA_QOS_IN_RAW_BYTES, ch->in_raw_bytes, q & FSA_QOS_OUT_RAW_BYTES, ch->out_raw_bytes);
+
+    double jitter = l->jitter_count ? v.jitter_avg_ms : (isnan(v.jitter_max_ms) ? 0.0 : v.jitter_max_ms);
+    double expected = (in_ok ? (double)ch->in_packets : 0.0) + (isnan(in_lost) ? 0.0 : in_lost) +
+                      (out_ok ? (double)ch->out_packets : 0.0);
+    double loss_pct = expected > 0.0 && !isnan(v.packet_loss) ? 100.0 * v.packet_loss / expected : 0.0;
+    struct fsa_emodel_result e =
+        fsa_emodel_eval((enum fsa_codec_class)l->codec_class, l->last_rtt_ms, jitter, loss_pct);
+    v.r_factor = e.r;
+    v.mos_emodel = e.mos;
+
+    struct fsa_metric_record *r = rec_begin(c, FSA_REC_QOS, m->event_time_us, m->ingest_ns);
+    if (!r)
+        return;
+    fill_labels(c, l, &r->labels, l->direction, false);
+    fsa_str_copy(r->hangup_cause, sizeof(r->hangup_cause), cause);
+    r->u.qos = v;
+    rec_commit(c, r);
+}
+
+/* ---- events ------------------------------------------------------------------------------------------------ */
+
+static void process_hangup(struct fsa_calc *c, const struct fsa_event_msg *m, const struct fsa_leg_key *k,
+                           struct fsa_leg *l, uint64_t now_ns)
+{
+    struct fsa_leg tmp;
+    bool in_table = l != NULL;
+    if (!l) {
+        /*
+         * Its first event, or the table is full: the hangup carries every
+         * channel field and the statistics, so handle it on a stack copy.
+         */
+        memset(&tmp, 0, sizeof(tmp));
+        memcpy(tmp.uuid, k->uuid, k->n);
+        tmp.uuid_len = (uint8_t)k->n;
+        tmp.instance = k->instance;
+        tmp.created_us = m->event_time_us;
+        l = &tmp;
+        store_load(c, l);
+        bump(c, C_LEGS_CREATED);
+    }
+    l->last_seen_ns = now_ns;
+    apply_channel(c, l, &m->u.chan);
+    if (!(l->flags & FSA_LEG_COUNTED))
+        emit_leg_up(c, l, m);
+    struct fsa_str cause = field_str(m->u.chan.hangup_cause, sizeof(m->u.chan.hangup_cause));
+    if (cause.n == 0)
+        cause = FSA_STR_LIT("NONE");
+    emit_qos(c, l, m, cause);
+    bump(c, C_LEGS_ENDED);
+    retire(c, l, k, cause, m->event_time_us, m->ingest_ns, in_table);
+}
+
+void fsa_calc_process(struct fsa_calc *c, const struct fsa_event_msg *m, uint64_t now_ns)
+{
+    if (m->kind == FSA_EV_NONE || m->kind >= FSA_EV_KIND_COUNT || (c->ninstances && m->instance >= c->ninstances) ||
+        m->uuid_len == 0 || m->uuid_len >= FSA_UUID_MAX) {
+        bump(c, C_MESSAGES_INVALID);
+        return;
+    }
+    /* An embedded NUL ends the Unique-ID: it is a C string everywhere downstream. */
+    size_t n = strnlen(m->uuid, m->uuid_len);
+    if (n == 0) {
+        bump(c, C_MESSAGES_INVALID);
+        return;
+    }
+    struct fsa_leg_key k = fsa_leg_key_make(m->instance, m->uuid, n);
+    struct fsa_leg *l = fsa_leg_table_find(&c->legs, &k);
+
+    if (m->kind == FSA_EV_CHANNEL_HANGUP_COMPLETE) {
+        process_hangup(c, m, &k, l, now_ns);
+        return;
+    }
+    if (!l) {
+        if (m->kind != FSA_EV_CHANNEL_CREATE && recently_ended(c, &k)) {
+            bump(c, C_EVENTS_LATE);
+            return;
+        }
+        l = fsa_leg_table_insert(&c->legs, &k);
+        if (!l) {
+            bump(c, C_LEGS_REFUSED);
+            return;
+        }
+        l->created_us = m->event_time_us;
+        store_load(c, l);
+        bump(c, C_LEGS_CREATED);
+        set_ctr(c, C_LEGS_ACTIVE, fsa_leg_table_count(&c->legs));
+    }
+    l->last_seen_ns = now_ns;
+    if (m->kind != FSA_EV_RECV_RTCP && m->kind != FSA_EV_SEND_RTCP)
+        apply_channel(c, l, &m->u.chan);
+    if (!(l->flags & FSA_LEG_COUNTED))
+        emit_leg_up(c, l, m);
+    if (m->kind == FSA_EV_RECV_RTCP || m->kind == FSA_EV_SEND_RTCP)
+        process_rtcp(c, l, m);
+    store_save(c, l);
+}
+
+unsigned fsa_calc_sweep(struct fsa_calc *c, uint64_t now_ns, uint64_t now_unix_us, unsigned budget)
+{
+    unsigned n = 0;
+    struct fsa_leg *l;
+    while ((l = fsa_leg_table_next_stale(&c->legs, now_ns, c->ttl_ns, &budget))) {
+        struct fsa_leg_key k = fsa_leg_key_make(l->instance, l->uuid, l->uuid_len);
+        retire(c, l, &k, FSA_STR_LIT("TTL_EXPIRED"), now_unix_us, 0, true);
+        bump(c, C_LEGS_EXPIRED);
+        n++;
+    }
+    return n;
+}
+
+const struct fsa_leg *fsa_calc_leg(const struct fsa_calc *c, uint16_t instance, const char *uuid, size_t n)
+{
+    struct fsa_leg_key k = fsa_leg_key_make(instance, uuid, n);
+    return fsa_leg_table_find(&c->legs, &k);
+}
+
+const char *fsa_calc_label(const struct fsa_calc *c, uint16_t id)
+{
+    return fsa_labels_str(&c->labels, id);
+}
+
+unsigned fsa_calc_labels_live(const struct fsa_calc *c)
+{
+    return c->labels.count;
+}

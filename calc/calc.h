@@ -1,0 +1,104 @@
+/*
+ * calc: the calculators of one worker, without the thread around them.
+ *
+ * A worker (worker.c) pops fsa_event_msg from its lanes and hands each to
+ * fsa_calc_process(); the calculators keep the shard's leg state (legs.h),
+ * turn RTCP reports and end-of-call statistics into fsa_metric_record
+ * (ring/fsa_metric.h) and publish them on the output lane. Tests drive
+ * fsa_calc_process() directly, synchronously, with a callback sink.
+ *
+ * The leg life cycle, the metric derivations and every decision the
+ * contract left open are written at the top of calc.c.
+ *
+ * Thread contract: fsa_calc_create/destroy by the worker's creator,
+ * fsa_calc_process/sweep/flush/take_published only from the worker thread
+ * (the single writer of all calc state and counters); fsa_calc_stats_read
+ * from any thread (relaxed loads of single-writer counters).
+ */
+#ifndef FSA_CALC_H
+#define FSA_CALC_H
+
+#include <stdatomic.h>
+#include <stdint.h>
+
+#include "legs.h"
+#include "ring/fsa_metric.h"
+#include "ring/fsa_msg.h"
+#include "ring/fsa_ring.h"
+#include "store.h"
+
+#define FSA_CALC_DEFAULT_MAX_LEGS 262144u /* config default of max_legs_per_worker */
+#define FSA_CALC_DEFAULT_LEG_TTL_S 86400u
+
+/* Test sink: called with each record in order; the record is only valid during the call. */
+typedef void (*fsa_calc_emit_fn)(void *ctx, const struct fsa_metric_record *rec);
+
+struct fsa_calc_params {
+    uint32_t max_legs;   /* legs held at most (1..2^28); 0: FSA_CALC_DEFAULT_MAX_LEGS */
+    uint32_t leg_ttl_s;  /* retire legs silent this long; 0: FSA_CALC_DEFAULT_LEG_TTL_S */
+    unsigned ninstances; /* > 0: a message with instance >= ninstances is refused as invalid */
+    /*
+     * Where records go: the output lane (this calc is its single producer),
+     * else the emit callback, else nowhere (counted in records[] and
+     * discarded). A full lane drops the record and counts it per kind.
+     */
+    struct fsa_lane *output;
+    fsa_calc_emit_fn emit;
+    void *emit_ctx;
+    const struct fsa_store *store; /* NULL: memory (nothing persisted) */
+};
+
+/* A snapshot of the counters (monotonic totals unless noted). */
+struct fsa_calc_stats {
+    uint64_t legs_active;                         /* gauge: legs in the table now */
+    uint64_t legs_created;                        /* legs first seen (table or hangup-only) */
+    uint64_t legs_ended;                          /* retired at CHANNEL_HANGUP_COMPLETE */
+    uint64_t legs_expired;                        /* retired by TTL */
+    uint64_t legs_refused;                        /* events that would have created a leg in a full table */
+    uint64_t events_late;                         /* events for a leg that had just ended (dropped) */
+    uint64_t messages_invalid;                    /* messages refused: bad kind, instance or Unique-ID */
+    uint64_t rtcp_processed;                      /* RECV_/SEND_RTCP_MESSAGE handled */
+    uint64_t qos_generated;                       /* end-of-call QoS computed */
+    uint64_t labels_full;                         /* labels left empty: label table full */
+    uint64_t records[FSA_REC_KIND_COUNT];         /* published (or handed to the sink) per kind */
+    uint64_t records_dropped[FSA_REC_KIND_COUNT]; /* output lane full, per kind */
+    uint64_t store_loads, store_hits, store_saves, store_deletes, store_errors;
+};
+
+struct fsa_calc;
+
+/* NULL when memory is short or a parameter is out of range. */
+struct fsa_calc *fsa_calc_create(const struct fsa_calc_params *p);
+void fsa_calc_destroy(struct fsa_calc *c);
+
+/*
+ * Handles one event message. now_ns is the TTL clock (monotonic; tests may
+ * pass the event clock): it stamps the leg's last_seen_ns. The message is
+ * not trusted: any byte pattern is handled without overreading.
+ */
+void fsa_calc_process(struct fsa_calc *c, const struct fsa_event_msg *m, uint64_t now_ns);
+
+/*
+ * Retires legs silent for leg_ttl_s or more (LEG_DOWN "TTL_EXPIRED", stamped
+ * now_unix_us), looking at no more than `budget` leg records: call it often
+ * with a small budget. Returns how many legs it retired.
+ */
+unsigned fsa_calc_sweep(struct fsa_calc *c, uint64_t now_ns, uint64_t now_unix_us, unsigned budget);
+
+/* Idle hook: lets the store send what it queued. */
+void fsa_calc_flush(struct fsa_calc *c);
+
+/* Records published on the output lane since the last call: > 0 means ring the consumer's doorbell. */
+unsigned fsa_calc_take_published(struct fsa_calc *c);
+
+/* Any thread. */
+void fsa_calc_stats_read(const struct fsa_calc *c, struct fsa_calc_stats *out);
+
+/* Worker thread (tests): the live leg, or NULL. */
+const struct fsa_leg *fsa_calc_leg(const struct fsa_calc *c, uint16_t instance, const char *uuid, size_t n);
+/* Worker thread (tests): a label id's string. */
+const char *fsa_calc_label(const struct fsa_calc *c, uint16_t id);
+/* Worker thread (tests, fuzzing): label strings referenced now; 0 once every leg is gone. */
+unsigned fsa_calc_labels_live(const struct fsa_calc *c);
+
+#endif

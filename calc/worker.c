@@ -1,0 +1,158 @@
+/*
+ * worker: drains its lanes into the calculators (calc.c holds the leg life
+ * cycle and the metric derivations). The loop, the sharding and the
+ * drain-on-stop: stop is only honoured once every lane is empty, so SIGTERM
+ * loses nothing that a reactor had already published.
+ *
+ * Clocks: one CLOCK_MONOTONIC read per batch stamps the legs' last_seen (the
+ * TTL clock) and one CLOCK_REALTIME read stamps TTL expiries; both are vDSO
+ * reads, not syscalls, and not per event.
+ */
+#include "worker.h"
+
+#include <stdlib.h>
+#include <time.h>
+
+#define IDLE_WAIT_MS 100 /* bounded sleep, so a stop request and expiries are seen promptly */
+#define BATCH_PER_LANE 256
+#define SWEEP_BUSY 32   /* leg records examined for expiry after each batch */
+#define SWEEP_IDLE 4096 /* ... and before each sleep */
+
+struct fsa_worker {
+    struct fsa_doorbell bell;
+    struct fsa_worker_params p;
+    struct fsa_lane **inputs;
+    struct fsa_calc *calc;
+    atomic_bool stop;
+    _Alignas(FSA_CACHELINE) atomic_uint_fast64_t *events; /* [instance][kind] */
+};
+
+struct fsa_worker *fsa_worker_create(const struct fsa_worker_params *params)
+{
+    struct fsa_worker *w = aligned_alloc(FSA_CACHELINE, sizeof(*w));
+    if (!w)
+        return NULL;
+    *w = (struct fsa_worker){.p = *params};
+    fsa_doorbell_init(&w->bell);
+    atomic_init(&w->stop, false);
+    w->inputs = calloc(params->ninputs ? params->ninputs : 1, sizeof(*w->inputs));
+    w->events = calloc((size_t)params->ninstances * FSA_EV_KIND_COUNT + 1, sizeof(*w->events));
+    struct fsa_calc_params cp = {
+        .max_legs = params->max_legs,
+        .leg_ttl_s = params->leg_ttl_s,
+        .ninstances = params->ninstances,
+        .output = params->output,
+        .store = params->store,
+    };
+    w->calc = fsa_calc_create(&cp);
+    if (!w->inputs || !w->events || !w->calc) {
+        fsa_worker_destroy(w);
+        return NULL;
+    }
+    for (unsigned i = 0; i < params->ninputs; i++)
+        w->inputs[i] = params->inputs[i];
+    w->p.inputs = w->inputs;
+    return w;
+}
+
+void fsa_worker_destroy(struct fsa_worker *w)
+{
+    if (!w)
+        return;
+    fsa_calc_destroy(w->calc);
+    free(w->inputs);
+    free(w->events);
+    free(w);
+}
+
+struct fsa_doorbell *fsa_worker_doorbell(struct fsa_worker *w)
+{
+    return &w->bell;
+}
+
+void fsa_worker_request_stop(struct fsa_worker *w)
+{
+    atomic_store_explicit(&w->stop, true, memory_order_release);
+    atomic_fetch_add_explicit(&w->bell.seq, 1, memory_order_release);
+    fsa_doorbell_ring(&w->bell);
+}
+
+static void count_event(struct fsa_worker *w, const struct fsa_event_msg *m)
+{
+    if (m->kind == FSA_EV_NONE || m->kind >= FSA_EV_KIND_COUNT || m->instance >= w->p.ninstances)
+        return;
+    atomic_uint_fast64_t *c = &w->events[(size_t)m->instance * FSA_EV_KIND_COUNT + m->kind];
+    atomic_store_explicit(c, atomic_load_explicit(c, memory_order_relaxed) + 1, memory_order_relaxed);
+}
+
+static uint64_t clock_ns(clockid_t id)
+{
+    struct timespec ts;
+    clock_gettime(id, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+/* Expires a bounded slice of legs and wakes the exporter if anything was published. */
+static void after_batch(struct fsa_worker *w, uint64_t now_ns, unsigned sweep_budget)
+{
+    fsa_calc_sweep(w->calc, now_ns, clock_ns(CLOCK_REALTIME) / 1000, sweep_budget);
+    if (fsa_calc_take_published(w->calc) && w->p.output_bell)
+        fsa_doorbell_ring(w->p.output_bell);
+}
+
+/* Drains up to a batch from every lane; returns how many messages it handled. */
+static unsigned drain_once(struct fsa_worker *w)
+{
+    unsigned handled = 0;
+    uint64_t now_ns = clock_ns(CLOCK_MONOTONIC);
+    for (unsigned i = 0; i < w->p.ninputs; i++) {
+        struct fsa_lane *lane = w->inputs[i];
+        for (unsigned n = 0; n < BATCH_PER_LANE; n++) {
+            struct fsa_event_msg *m = fsa_lane_pop_sc(lane);
+            if (!m)
+                break;
+            count_event(w, m);
+            fsa_calc_process(w->calc, m, now_ns);
+            fsa_lane_release_sc(lane, m);
+            handled++;
+        }
+    }
+    if (handled)
+        after_batch(w, now_ns, SWEEP_BUSY);
+    return handled;
+}
+
+void fsa_worker_run(struct fsa_worker *w)
+{
+    for (;;) {
+        if (drain_once(w))
+            continue;
+        if (atomic_load_explicit(&w->stop, memory_order_acquire)) {
+            if (!drain_once(w))
+                break;
+            continue;
+        }
+        /* Idle: a larger expiry slice and the store's queue, then sleep. */
+        after_batch(w, clock_ns(CLOCK_MONOTONIC), SWEEP_IDLE);
+        fsa_calc_flush(w->calc);
+        unsigned token = fsa_doorbell_prepare(&w->bell);
+        if (drain_once(w)) {
+            fsa_doorbell_cancel(&w->bell);
+            continue;
+        }
+        fsa_doorbell_wait(&w->bell, token, IDLE_WAIT_MS);
+    }
+    fsa_calc_flush(w->calc);
+}
+
+uint64_t fsa_worker_events_read(const struct fsa_worker *w, unsigned instance, enum fsa_event_kind kind)
+{
+    if (instance >= w->p.ninstances || kind >= FSA_EV_KIND_COUNT)
+        return 0;
+    return atomic_load_explicit(&w->events[(size_t)instance * FSA_EV_KIND_COUNT + kind], memory_order_relaxed);
+}
+
+void fsa_worker_stats_read(const struct fsa_worker *w, struct fsa_calc_stats *out)
+{
+    fsa_calc_stats_read(w->calc, out);
+}

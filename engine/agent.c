@@ -1,0 +1,324 @@
+/*
+ * agent: see agent.h.
+ */
+#include "agent.h"
+
+#include <errno.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <pthread.h>
+#include <sched.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "calc/worker.h"
+#include "log.h"
+
+struct thread_slot {
+    pthread_t tid;
+    bool started;
+    int cpu; /* -1: not pinned */
+    struct fsa_agent *agent;
+    unsigned index;
+};
+
+struct fsa_agent {
+    const struct fsa_config *cfg;
+    unsigned nreactors, nworkers;
+    struct fsa_instance_stats *stats;   /* [instance] */
+    struct fsa_lane *lanes;             /* [reactor * nworkers + worker] */
+    struct fsa_worker **workers;
+    struct fsa_reactor **reactors;
+    struct thread_slot *reactor_threads, *worker_threads;
+    bool stopped;
+    atomic_bool failed; /* a reactor could not run: the process must exit 1 */
+};
+
+static void pin_self(int cpu, const char *what, unsigned index)
+{
+    if (cpu < 0)
+        return;
+    cpu_set_t set;
+    CPU_ZERO(&set);
+    CPU_SET(cpu, &set);
+    int rc = pthread_setaffinity_np(pthread_self(), sizeof(set), &set);
+    if (rc != 0)
+        fsa_log_warn(NULL, "cannot pin %s %u to CPU %d: %s (running unpinned)", what, index, cpu, strerror(rc));
+}
+
+static void *reactor_main(void *arg)
+{
+    struct thread_slot *t = arg;
+    char name[16];
+    snprintf(name, sizeof(name), "fsa-reactor-%u", t->index);
+    pthread_setname_np(pthread_self(), name);
+    pin_self(t->cpu, "reactor", t->index);
+    if (fsa_reactor_run(t->agent->reactors[t->index]) < 0)
+        atomic_store(&t->agent->failed, true);
+    return NULL;
+}
+
+static void *worker_main(void *arg)
+{
+    struct thread_slot *t = arg;
+    char name[16];
+    snprintf(name, sizeof(name), "fsa-worker-%u", t->index);
+    pthread_setname_np(pthread_self(), name);
+    pin_self(t->cpu, "worker", t->index);
+    fsa_worker_run(t->agent->workers[t->index]);
+    return NULL;
+}
+
+static int start_threads(struct thread_slot *slots, unsigned n, void *(*fn)(void *), const char **why)
+{
+    for (unsigned i = 0; i < n; i++) {
+        int rc = pthread_create(&slots[i].tid, NULL, fn, &slots[i]);
+        if (rc != 0) {
+            *why = "pthread_create";
+            return -rc;
+        }
+        slots[i].started = true;
+    }
+    return 0;
+}
+
+int fsa_agent_start(const struct fsa_config *cfg, struct fsa_agent **out, const char **why)
+{
+    struct fsa_agent *a = calloc(1, sizeof(*a));
+    if (!a) {
+        *why = "out of memory";
+        return -ENOMEM;
+    }
+    a->cfg = cfg;
+    a->nreactors = cfg->engine.reactor_threads ? cfg->engine.reactor_threads : 1;
+    if (a->nreactors > cfg->ninstances)
+        a->nreactors = cfg->ninstances; /* an idle reactor would only burn a core */
+    a->nworkers = cfg->engine.worker_threads ? cfg->engine.worker_threads : 1;
+    long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
+    if (ncpu < 1)
+        ncpu = 1;
+
+    a->stats = aligned_alloc(FSA_CACHELINE, sizeof(*a->stats) * cfg->ninstances);
+    a->lanes = calloc((size_t)a->nreactors * a->nworkers, sizeof(*a->lanes));
+    a->workers = calloc(a->nworkers, sizeof(*a->workers));
+    a->reactors = calloc(a->nreactors, sizeof(*a->reactors));
+    a->reactor_threads = calloc(a->nreactors, sizeof(*a->reactor_threads));
+    a->worker_threads = calloc(a->nworkers, sizeof(*a->worker_threads));
+    if (!a->stats || !a->lanes || !a->workers || !a->reactors || !a->reactor_threads || !a->worker_threads) {
+        *why = "out of memory";
+        fsa_agent_destroy(a);
+        return -ENOMEM;
+    }
+    memset(a->stats, 0, sizeof(*a->stats) * cfg->ninstances);
+
+    for (unsigned i = 0; i < a->nreactors * a->nworkers; i++) {
+        int rc = fsa_lane_init(&a->lanes[i], cfg->engine.ring_slots, sizeof(struct fsa_event_msg));
+        if (rc < 0) {
+            *why = "ring allocation";
+            fsa_agent_destroy(a);
+            return rc;
+        }
+    }
+
+    struct fsa_lane **inputs = calloc(a->nreactors, sizeof(*inputs));
+    if (!inputs) {
+        *why = "out of memory";
+        fsa_agent_destroy(a);
+        return -ENOMEM;
+    }
+    for (unsigned w = 0; w < a->nworkers; w++) {
+        for (unsigned r = 0; r < a->nreactors; r++)
+            inputs[r] = &a->lanes[r * a->nworkers + w];
+        struct fsa_worker_params wp = {
+            .index = w, .inputs = inputs, .ninputs = a->nreactors, .ninstances = cfg->ninstances};
+        a->workers[w] = fsa_worker_create(&wp);
+        if (!a->workers[w]) {
+            free(inputs);
+            *why = "worker allocation";
+            fsa_agent_destroy(a);
+            return -ENOMEM;
+        }
+    }
+    free(inputs);
+
+    struct fsa_lane **lanes = calloc(a->nworkers, sizeof(*lanes));
+    struct fsa_doorbell **bells = calloc(a->nworkers, sizeof(*bells));
+    unsigned *owned = calloc(cfg->ninstances, sizeof(*owned));
+    if (!lanes || !bells || !owned) {
+        free(lanes);
+        free(bells);
+        free(owned);
+        *why = "out of memory";
+        fsa_agent_destroy(a);
+        return -ENOMEM;
+    }
+    for (unsigned w = 0; w < a->nworkers; w++)
+        bells[w] = fsa_worker_doorbell(a->workers[w]);
+    int rc = 0;
+    for (unsigned r = 0; r < a->nreactors && rc == 0; r++) {
+        unsigned n = 0;
+        for (unsigned i = r; i < cfg->ninstances; i += a->nreactors)
+            owned[n++] = i;
+        for (unsigned w = 0; w < a->nworkers; w++)
+            lanes[w] = &a->lanes[r * a->nworkers + w];
+        struct fsa_reactor_params rp = {.index = r, .cfg = cfg, .instances = owned, .ninstances = n,
+                                        .lanes = lanes, .bells = bells, .nworkers = a->nworkers,
+                                        .stats = a->stats};
+        rc = fsa_reactor_create(&rp, &a->reactors[r], why);
+    }
+    free(lanes);
+    free(bells);
+    free(owned);
+    if (rc < 0) {
+        fsa_agent_destroy(a);
+        return rc;
+    }
+
+    for (unsigned r = 0; r < a->nreactors; r++)
+        a->reactor_threads[r] = (struct thread_slot){
+            .agent = a, .index = r, .cpu = cfg->engine.pin_threads ? (int)(r % (unsigned)ncpu) : -1};
+    for (unsigned w = 0; w < a->nworkers; w++)
+        a->worker_threads[w] = (struct thread_slot){
+            .agent = a, .index = w,
+            .cpu = cfg->engine.pin_threads ? (int)((a->nreactors + w) % (unsigned)ncpu) : -1};
+    rc = start_threads(a->worker_threads, a->nworkers, worker_main, why);
+    if (rc == 0)
+        rc = start_threads(a->reactor_threads, a->nreactors, reactor_main, why);
+    if (rc < 0) {
+        fsa_agent_stop(a);
+        fsa_agent_destroy(a);
+        return rc;
+    }
+    fsa_log_info(NULL, "started: %u instance(s), %u reactor(s), %u worker(s), %u slots per lane, pinning %s",
+                 cfg->ninstances, a->nreactors, a->nworkers, a->lanes[0].nslots,
+                 cfg->engine.pin_threads ? "on" : "off");
+    *out = a;
+    return 0;
+}
+
+void fsa_agent_stop(struct fsa_agent *a)
+{
+    if (!a || a->stopped)
+        return;
+    a->stopped = true;
+    for (unsigned r = 0; r < a->nreactors; r++)
+        if (a->reactors[r])
+            fsa_reactor_request_stop(a->reactors[r]);
+    for (unsigned r = 0; r < a->nreactors; r++)
+        if (a->reactor_threads[r].started)
+            pthread_join(a->reactor_threads[r].tid, NULL);
+    /* Reactors are gone: whatever is in the lanes now is all there will be. */
+    for (unsigned w = 0; w < a->nworkers; w++)
+        if (a->workers[w])
+            fsa_worker_request_stop(a->workers[w]);
+    for (unsigned w = 0; w < a->nworkers; w++)
+        if (a->worker_threads[w].started)
+            pthread_join(a->worker_threads[w].tid, NULL);
+}
+
+void fsa_agent_destroy(struct fsa_agent *a)
+{
+    if (!a)
+        return;
+    for (unsigned r = 0; a->reactors && r < a->nreactors; r++)
+        fsa_reactor_destroy(a->reactors[r]);
+    for (unsigned w = 0; a->workers && w < a->nworkers; w++)
+        fsa_worker_destroy(a->workers[w]);
+    for (unsigned i = 0; a->lanes && i < a->nreactors * a->nworkers; i++)
+        fsa_lane_destroy(&a->lanes[i]);
+    free(a->lanes);
+    free(a->workers);
+    free(a->reactors);
+    free(a->reactor_threads);
+    free(a->worker_threads);
+    free(a->stats);
+    free(a);
+}
+
+bool fsa_agent_failed(const struct fsa_agent *a)
+{
+    return atomic_load(&a->failed);
+}
+
+const struct fsa_instance_stats *fsa_agent_instance_stats(const struct fsa_agent *a, unsigned instance)
+{
+    return instance < a->cfg->ninstances ? &a->stats[instance] : NULL;
+}
+
+uint64_t fsa_agent_events_processed(const struct fsa_agent *a, unsigned instance, enum fsa_event_kind kind)
+{
+    uint64_t sum = 0;
+    for (unsigned w = 0; w < a->nworkers; w++)
+        sum += fsa_worker_events_read(a->workers[w], instance, kind);
+    return sum;
+}
+
+uint64_t fsa_agent_events_processed_total(const struct fsa_agent *a)
+{
+    uint64_t sum = 0;
+    for (unsigned i = 0; i < a->cfg->ninstances; i++)
+        for (unsigned k = 1; k < FSA_EV_KIND_COUNT; k++)
+            sum += fsa_agent_events_processed(a, i, (enum fsa_event_kind)k);
+    return sum;
+}
+
+unsigned fsa_agent_lane_occupancy(const struct fsa_agent *a)
+{
+    unsigned sum = 0;
+    for (unsigned i = 0; i < a->nreactors * a->nworkers; i++)
+        sum += fsa_lane_occupancy(&a->lanes[i]);
+    return sum;
+}
+
+#define LOAD(x) ((unsigned long long)atomic_load_explicit(&(x), memory_order_relaxed))
+
+size_t fsa_agent_stats_json(const struct fsa_agent *a, char *out, size_t cap)
+{
+    size_t n = 0;
+#define APPEND(...)                                                                                                    \
+    do {                                                                                                               \
+        if (n < cap) {                                                                                                 \
+            int w_ = snprintf(out + n, cap - n, __VA_ARGS__);                                                          \
+            n += w_ > 0 ? (size_t)w_ : 0;                                                                              \
+        }                                                                                                              \
+    } while (0)
+    APPEND("{");
+    for (unsigned i = 0; i < a->cfg->ninstances; i++) {
+        const struct fsa_instance_stats *s = &a->stats[i];
+        APPEND("%s\"%s\":{\"state\":\"%s\",\"bytes\":%llu,\"frames\":%llu,\"events_received\":%llu,"
+               "\"heartbeats\":%llu,\"dropped_ring_full\":%llu,\"decode_errors\":%llu,\"connects\":%llu,"
+               "\"reconnects\":%llu,\"published\":{",
+               i ? "," : "", a->cfg->instances[i].name,
+               fsa_conn_state_name((enum fsa_conn_state)atomic_load_explicit(&s->state, memory_order_relaxed)),
+               LOAD(s->bytes_received), LOAD(s->frames_received), LOAD(s->events_received), LOAD(s->heartbeats),
+               LOAD(s->events_dropped_ring_full), LOAD(s->events_decode_errors), LOAD(s->connects),
+               LOAD(s->reconnects));
+        for (unsigned k = 1; k < FSA_EV_KIND_COUNT; k++)
+            APPEND("%s\"%s\":%llu", k > 1 ? "," : "", fsa_event_kind_name((enum fsa_event_kind)k),
+                   LOAD(s->events_published[k]));
+        APPEND("},\"processed\":{");
+        for (unsigned k = 1; k < FSA_EV_KIND_COUNT; k++)
+            APPEND("%s\"%s\":%llu", k > 1 ? "," : "", fsa_event_kind_name((enum fsa_event_kind)k),
+                   (unsigned long long)fsa_agent_events_processed(a, i, (enum fsa_event_kind)k));
+        APPEND("},\"faults\":{");
+        bool first = true;
+        for (unsigned f = 1; f < FSA_FAULT_COUNT; f++) {
+            unsigned long long v = LOAD(s->faults[f]);
+            if (!v)
+                continue;
+            APPEND("%s\"%s\":%llu", first ? "" : ",", fsa_fault_name((enum fsa_fault)f), v);
+            first = false;
+        }
+        APPEND("}}");
+    }
+    APPEND("}");
+#undef APPEND
+    if (n >= cap) {
+        /* Truncated JSON is worse than none: say so in a valid object. */
+        snprintf(out, cap, "{\"truncated\":true}");
+        n = strlen(out);
+    }
+    return n;
+}

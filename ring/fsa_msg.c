@@ -1,0 +1,16 @@
+#include "fsa_msg.h"
+
+const char *fsa_event_kind_name(enum fsa_event_kind kind)
+{
+    switch (kind) {
+    case FSA_EV_CHANNEL_CREATE: return "CHANNEL_CREATE";
+    case FSA_EV_CHANNEL_ANSWER: return "CHANNEL_ANSWER";
+    case FSA_EV_CHANNEL_BRIDGE: return "CHANNEL_BRIDGE";
+    case FSA_EV_CHANNEL_HANGUP_COMPLETE: return "CHANNEL_HANGUP_COMPLETE";
+    case FSA_EV_RECV_RTCP: return "RECV_RTCP_MESSAGE";
+    case FSA_EV_SEND_RTCP: return "SEND_RTCP_MESSAGE";
+    case FSA_EV_NONE:
+    case FSA_EV_KIND_COUNT: break;
+    }
+    return "NONE";
+}

@@ -1,0 +1,28 @@
+#!/usr/bin/env bash
+# Installs what building and testing fsagent needs on Debian 12, from Debian's
+# own packages only. Idempotent: does nothing when everything is there.
+set -euo pipefail
+
+PACKAGES=(
+  cmake pkg-config gcc clang libclang-rt-14-dev python3
+  liburing-dev libck-dev libjemalloc-dev libprotobuf-c-dev protobuf-c-compiler
+  libnghttp2-dev libhiredis-dev libyaml-dev libh2o-evloop-dev libssl-dev zlib1g-dev
+  redis-server
+)
+if [ "${1:-}" = "--test" ]; then
+  PACKAGES+=(prometheus chromium valgrind)
+fi
+
+missing=()
+for p in "${PACKAGES[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [ ${#missing[@]} -eq 0 ]; then
+  exit 0
+fi
+echo "installing: ${missing[*]}"
+SUDO=""
+[ "$(id -u)" -eq 0 ] || SUDO="sudo"
+export DEBIAN_FRONTEND=noninteractive
+$SUDO apt-get update -q
+$SUDO apt-get install -y -q --no-install-recommends "${missing[@]}"

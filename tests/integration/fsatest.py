@@ -1,0 +1,175 @@
+"""Shared helpers for integration tests: free ports, fssim and fsagent processes,
+JSON log parsing, and a tiny check/report harness ("N passed, N failed")."""
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+
+BUILD = os.environ.get("FSA_BUILD_DIR", os.path.join(os.path.dirname(__file__), "..", "..", "build"))
+FIXTURES = os.environ.get("FSA_FIXTURES_DIR", os.path.join(os.path.dirname(__file__), "..", "..", "..",
+                                                           "shared", "fixtures", "freeswitch-1.11.2"))
+FSSIM = os.path.join(BUILD, "fssim")
+FSAGENT = os.path.join(BUILD, "fsagent")
+SANITIZED = bool(os.environ.get("FSA_SANITIZE"))
+# Sanitizer builds run several times slower: scale waits, never assertions.
+SLOW = 4 if SANITIZED else 1
+
+
+class Checks:
+    def __init__(self):
+        self.passed = 0
+        self.failed = 0
+
+    def check(self, cond, what):
+        if cond:
+            self.passed += 1
+        else:
+            self.failed += 1
+            print("FAIL:", what, file=sys.stderr, flush=True)
+
+    def eq(self, got, want, what):
+        self.check(got == want, "%s: got %r, want %r" % (what, got, want))
+
+    def finish(self):
+        print("%d passed, %d failed" % (self.passed, self.failed), flush=True)
+        sys.exit(1 if self.failed else 0)
+
+
+def free_ports(n=1):
+    """n distinct free loopback ports that are consecutive (fssim serves a range)."""
+    for _ in range(200):
+        s = socket.socket()
+        s.bind(("127.0.0.1", 0))
+        base = s.getsockname()[1]
+        s.close()
+        if base + n >= 65000:
+            continue
+        ok = True
+        for p in range(base, base + n):
+            t = socket.socket()
+            try:
+                t.bind(("127.0.0.1", p))
+            except OSError:
+                ok = False
+            finally:
+                t.close()
+        if ok:
+            return base
+    raise RuntimeError("no free port range")
+
+
+def wait_for(pred, timeout, step=0.05):
+    end = time.time() + timeout * SLOW
+    while time.time() < end:
+        v = pred()
+        if v:
+            return v
+        time.sleep(step)
+    return pred()
+
+
+class Proc:
+    def __init__(self, argv, env=None, name="proc"):
+        self.name = name
+        self.out = tempfile.NamedTemporaryFile(prefix=name + "-", suffix=".out", delete=False)
+        self.err = tempfile.NamedTemporaryFile(prefix=name + "-", suffix=".err", delete=False)
+        full_env = dict(os.environ)
+        if env:
+            full_env.update(env)
+        self.p = subprocess.Popen(argv, stdout=self.out, stderr=self.err, env=full_env)
+
+    def alive(self):
+        return self.p.poll() is None
+
+    def stop(self, sig=signal.SIGTERM, timeout=20):
+        if self.p.poll() is None:
+            self.p.send_signal(sig)
+            try:
+                self.p.wait(timeout=timeout * SLOW)
+            except subprocess.TimeoutExpired:
+                self.p.kill()
+                self.p.wait()
+        return self.p.returncode
+
+    def kill(self):
+        return self.stop(signal.SIGKILL)
+
+    def stdout(self):
+        with open(self.out.name, "r", errors="replace") as f:
+            return f.read()
+
+    def stderr(self):
+        with open(self.err.name, "r", errors="replace") as f:
+            return f.read()
+
+    def dump(self):
+        sys.stderr.write("---- %s stderr (tail) ----\n%s\n" % (self.name, self.stderr()[-4000:]))
+
+
+def start_fssim(port, *args, instances=1):
+    ready = tempfile.mktemp(prefix="fssim-ready-")
+    p = Proc([FSSIM, "--port", str(port), "--instances", str(instances), "--ready-file", ready] + list(args),
+             name="fssim")
+    if not wait_for(lambda: os.path.exists(ready) or not p.alive(), 10):
+        p.dump()
+        raise RuntimeError("fssim did not become ready")
+    return p
+
+
+def fssim_summary(p):
+    for line in reversed(p.stdout().splitlines()):
+        line = line.strip()
+        if line.startswith("{"):
+            return json.loads(line)
+    return None
+
+
+def write_config(text):
+    f = tempfile.NamedTemporaryFile("w", prefix="fsagent-", suffix=".yaml", delete=False)
+    f.write(text)
+    f.close()
+    return f.name
+
+
+def agent_config(ports, names=None, password="ClueCon", extra="", engine=""):
+    names = names or ["fs%d" % (i + 1) for i in range(len(ports))]
+    inst = "\n".join("  - {name: %s, host: 127.0.0.1, port: %d, password: %s}" % (n, p, password)
+                     for n, p in zip(names, ports))
+    return ("freeswitch_instances:\n%s\n"
+            "logging: {level: debug, format: json}\n"
+            "http: {port: 0}\n"
+            "engine:\n  backoff_initial_ms: 100\n  backoff_max_ms: 400\n  stats_log_interval_s: 1\n"
+            "  worker_threads: 2\n%s%s") % (inst, engine, extra)
+
+
+def start_agent(config_text, env=None):
+    path = write_config(config_text)
+    return Proc([FSAGENT, "--config", path], env=env, name="fsagent")
+
+
+def log_lines(proc):
+    out = []
+    for line in proc.stderr().splitlines():
+        try:
+            out.append(json.loads(line))
+        except ValueError:
+            pass
+    return out
+
+
+def last_stats(proc, msg="final counters"):
+    for rec in reversed(log_lines(proc)):
+        if rec.get("msg") == msg:
+            return rec
+    return None
+
+
+def instance_stats(proc, name, msg="stats"):
+    rec = last_stats(proc, msg)
+    if rec is None:
+        return None
+    return rec["instances"].get(name)
