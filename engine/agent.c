@@ -131,8 +131,11 @@ int fsa_agent_start(const struct fsa_config *cfg, struct fsa_agent **out, const 
     for (unsigned w = 0; w < a->nworkers; w++) {
         for (unsigned r = 0; r < a->nreactors; r++)
             inputs[r] = &a->lanes[r * a->nworkers + w];
-        struct fsa_worker_params wp = {
-            .index = w, .inputs = inputs, .ninputs = a->nreactors, .ninstances = cfg->ninstances};
+        /* Records are counted and discarded until the exporter is wired in (output = NULL). */
+        struct fsa_worker_params wp = {.index = w, .inputs = inputs, .ninputs = a->nreactors,
+                                       .ninstances = cfg->ninstances,
+                                       .max_legs = cfg->engine.max_legs_per_worker,
+                                       .leg_ttl_s = cfg->engine.leg_ttl_s};
         a->workers[w] = fsa_worker_create(&wp);
         if (!a->workers[w]) {
             free(inputs);
