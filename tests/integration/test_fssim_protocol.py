@@ -787,7 +787,9 @@ def test_faults():
 
     # slow consumers: a client that does not read loses events (counted), a reading one loses none.
     # 200 calls x 2 legs x 50 reports of ~1 KB = ~20 MB: far more than the kernel buffers hold.
-    sim = Sim('--calls', 200, '--call-duration', 1, '--rtcp-interval-ms', 20, '--heartbeat', 0,
+    # Spread over 5 s (4000 events/s) so that a Python reader keeps up even under sanitizers:
+    # only the client that stops reading may lose anything.
+    sim = Sim('--calls', 200, '--call-duration', 5, '--rtcp-interval-ms', 100, '--heartbeat', 0,
               '--queue-events', 2000, '--max-missed', 0, '--total-calls', 200)
     slow = sim.connect()
     fast = sim.connect()
@@ -795,7 +797,7 @@ def test_faults():
         read_frames(s, 1)
         s.sendall(b'auth ClueCon\n\nevent plain RECV_RTCP_MESSAGE\n\n')
     read_frames(fast, 2)
-    expected = 400 * (1000 // 20)   # 400 legs x 50 reports
+    expected = 400 * (5000 // 100)   # 400 legs x 50 reports
     marker = b'\nEvent-Name: RECV_RTCP_MESSAGE\n'
     buf = b''
     deadline = time.time() + 20 * SLOW
