@@ -10,7 +10,7 @@ PACKAGES=(
   redis-server
 )
 if [ "${1:-}" = "--test" ]; then
-  PACKAGES+=(prometheus chromium valgrind)
+  PACKAGES+=(valgrind)  # Node 20 and npm come with the machine image
 fi
 
 missing=()
