@@ -9,6 +9,7 @@
  * reads, not syscalls, and not per event.
  */
 #include "worker.h"
+#include "ring/fsa_time.h"
 
 #include <stdlib.h>
 #include <time.h>
@@ -85,17 +86,10 @@ static void count_event(struct fsa_worker *w, const struct fsa_event_msg *m)
     atomic_store_explicit(c, atomic_load_explicit(c, memory_order_relaxed) + 1, memory_order_relaxed);
 }
 
-static uint64_t clock_ns(clockid_t id)
-{
-    struct timespec ts;
-    clock_gettime(id, &ts);
-    return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
-}
-
 /* Expires a bounded slice of legs and wakes the exporter if anything was published. */
 static void after_batch(struct fsa_worker *w, uint64_t now_ns, unsigned sweep_budget)
 {
-    fsa_calc_sweep(w->calc, now_ns, clock_ns(CLOCK_REALTIME) / 1000, sweep_budget);
+    fsa_calc_sweep(w->calc, now_ns, fsa_clock_ns(CLOCK_REALTIME) / 1000, sweep_budget);
     if (fsa_calc_take_published(w->calc) && w->p.output_bell)
         fsa_doorbell_ring(w->p.output_bell);
 }
@@ -104,7 +98,7 @@ static void after_batch(struct fsa_worker *w, uint64_t now_ns, unsigned sweep_bu
 static unsigned drain_once(struct fsa_worker *w)
 {
     unsigned handled = 0;
-    uint64_t now_ns = clock_ns(CLOCK_MONOTONIC);
+    uint64_t now_ns = fsa_clock_ns(CLOCK_MONOTONIC);
     for (unsigned i = 0; i < w->p.ninputs; i++) {
         struct fsa_lane *lane = w->inputs[i];
         for (unsigned n = 0; n < BATCH_PER_LANE; n++) {
@@ -133,7 +127,7 @@ void fsa_worker_run(struct fsa_worker *w)
             continue;
         }
         /* Idle: a larger expiry slice and the store's queue, then sleep. */
-        after_batch(w, clock_ns(CLOCK_MONOTONIC), SWEEP_IDLE);
+        after_batch(w, fsa_clock_ns(CLOCK_MONOTONIC), SWEEP_IDLE);
         fsa_calc_flush(w->calc);
         unsigned token = fsa_doorbell_prepare(&w->bell);
         if (drain_once(w)) {

@@ -41,6 +41,7 @@
 #include <unistd.h>
 
 #include "calc/worker.h"
+#include "ring/fsa_time.h"
 #include "esl.h"
 #include "log.h"
 
@@ -114,20 +115,6 @@ struct fsa_reactor {
 };
 
 /* ---- small helpers ---------------------------------------------------- */
-
-static uint64_t mono_ns(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
-}
-
-static uint64_t wall_us(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (uint64_t)ts.tv_sec * 1000000ull + (uint64_t)ts.tv_nsec / 1000;
-}
 
 static uint64_t xorshift(uint64_t *s)
 {
@@ -429,7 +416,7 @@ static void handle_event(struct conn *c, struct fsa_str body)
     struct fsa_str name;
     const char *err = NULL;
     bump(&c->st->events_received, 1);
-    atomic_store_explicit(&c->st->last_event_unix_us, wall_us(), memory_order_relaxed);
+    atomic_store_explicit(&c->st->last_event_unix_us, fsa_wall_ns() / 1000, memory_order_relaxed);
 
     switch (esl_decode_plain_event(body, m, &name, &err)) {
     case ESL_DECODE_HEARTBEAT:
@@ -492,7 +479,7 @@ static void handle_frame(struct conn *c, const struct esl_frame *f)
                 set_state(c, FSA_CONN_STREAMING);
                 c->streaming_since_ns = r->now_ns;
                 bump(&c->st->connects, 1);
-                atomic_store_explicit(&c->st->connected_since_unix_us, wall_us(), memory_order_relaxed);
+                atomic_store_explicit(&c->st->connected_since_unix_us, fsa_wall_ns() / 1000, memory_order_relaxed);
                 atomic_store_explicit(&c->st->last_fault, FSA_FAULT_NONE, memory_order_relaxed);
                 fsa_log_info(c->icfg->name, "connected and subscribed (%s:%u)", c->icfg->host,
                              (unsigned)c->icfg->port);
@@ -736,7 +723,7 @@ int fsa_reactor_create(const struct fsa_reactor_params *params, struct fsa_react
     r->p = *params;
     r->cfg = params->cfg;
     atomic_init(&r->stop, false);
-    r->rng = 0x9e3779b97f4a7c15ull ^ ((uint64_t)params->index << 32) ^ mono_ns();
+    r->rng = 0x9e3779b97f4a7c15ull ^ ((uint64_t)params->index << 32) ^ fsa_mono_ns();
     r->connect_ts.tv_sec = r->cfg->engine.connect_timeout_ms / 1000;
     r->connect_ts.tv_nsec = (long long)(r->cfg->engine.connect_timeout_ms % 1000) * 1000000LL;
     r->subscribe_len = fsa_reactor_subscribe_command(r->cfg, r->subscribe_cmd, sizeof(r->subscribe_cmd));
@@ -865,7 +852,7 @@ static void process_completions(struct fsa_reactor *r)
 {
     struct io_uring_cqe *cqe;
     unsigned head, seen = 0;
-    r->now_ns = mono_ns();
+    r->now_ns = fsa_mono_ns();
     io_uring_for_each_cqe(&r->ring, head, cqe)
     {
         dispatch(r, cqe);
@@ -888,7 +875,7 @@ int fsa_reactor_run(struct fsa_reactor *r)
         fsa_log_error(NULL, "reactor %u: cannot enable io_uring: %s", r->p.index, strerror(-rc));
         return rc;
     }
-    r->now_ns = mono_ns();
+    r->now_ns = fsa_mono_ns();
     run_timers(r);
     int last_error = 0;
     while (!atomic_load_explicit(&r->stop, memory_order_acquire)) {
@@ -914,12 +901,12 @@ int fsa_reactor_run(struct fsa_reactor *r)
     /* Stop reading: close every connection, then reap until nothing is in flight. */
     for (unsigned i = 0; i < r->nconns; i++)
         begin_close(&r->conns[i], FSA_FAULT_NONE, NULL);
-    uint64_t give_up = mono_ns() + 2000000000ull;
+    uint64_t give_up = fsa_mono_ns() + 2000000000ull;
     for (;;) {
         unsigned busy = 0;
         for (unsigned i = 0; i < r->nconns; i++)
             busy += r->conns[i].inflight;
-        if (!busy || mono_ns() > give_up)
+        if (!busy || fsa_mono_ns() > give_up)
             break;
         struct __kernel_timespec ts = {.tv_sec = 0, .tv_nsec = 20 * 1000000LL};
         struct io_uring_cqe *cqe = NULL;

@@ -48,6 +48,7 @@
  * last error text sits behind a mutex (written on errors only).
  */
 #include "exporter.h"
+#include "ring/fsa_time.h"
 
 #include <errno.h>
 #include <math.h>
@@ -144,20 +145,6 @@ struct fsa_exporter {
     atomic_store_explicit(&(f), atomic_load_explicit(&(f), memory_order_relaxed) + (n), memory_order_relaxed)
 #define SET(f, v) atomic_store_explicit(&(f), (v), memory_order_relaxed)
 #define GET(f) atomic_load_explicit(&(f), memory_order_relaxed)
-
-static uint64_t mono_ns(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-}
-
-static uint64_t wall_ns(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-}
 
 /* xorshift64*: jitter only, no need for more. */
 static uint64_t rnd(struct fsa_exporter *e)
@@ -279,7 +266,7 @@ static void publish_agg_stats(struct fsa_exporter *e)
 
 static void snapshot(struct fsa_exporter *e)
 {
-    fsa_otlp_snapshot_begin(e->enc, wall_ns());
+    fsa_otlp_snapshot_begin(e->enc, fsa_wall_ns());
     while (!fsa_otlp_snapshot_step(e->enc))
         seal_open(e);
     seal_open(e);
@@ -348,7 +335,7 @@ static void on_done(void *ctx, void *call_ctx, const struct fsa_grpc_result *r)
 {
     struct fsa_exporter *e = ctx;
     struct batch *b = call_ctx;
-    uint64_t now = mono_ns();
+    uint64_t now = fsa_mono_ns();
     b->in_flight = false;
     e->inflight_bytes -= b->len;
     if (e->aborting) {
@@ -361,7 +348,7 @@ static void on_done(void *ctx, void *call_ctx, const struct fsa_grpc_result *r)
         BUMP(e->c.batches_ok, 1);
         BUMP(e->c.bytes_sent, b->len);
         BUMP(e->c.points_exported, b->points - rejected);
-        SET(e->c.last_success_unix_ns, wall_ns());
+        SET(e->c.last_success_unix_ns, fsa_wall_ns());
         if (rejected || r->response.has_partial_success) {
             BUMP(e->c.points_rejected, rejected);
             if (rejected)
@@ -558,7 +545,7 @@ static void sleep_until(struct fsa_exporter *e, uint64_t wake_ns, uint64_t now)
         (void)!read(e->efd, &v, sizeof(v));
     }
     if (nfds == 2 && fds[1].revents)
-        fsa_grpc_client_io(e->client, fds[1].revents, mono_ns());
+        fsa_grpc_client_io(e->client, fds[1].revents, fsa_mono_ns());
 }
 
 static uint64_t min_u64(uint64_t a, uint64_t b)
@@ -570,14 +557,14 @@ static void *exporter_main(void *arg)
 {
     struct fsa_exporter *e = arg;
     pthread_setname_np(pthread_self(), "fsa-exporter");
-    uint64_t now = mono_ns();
+    uint64_t now = fsa_mono_ns();
     e->next_flush_ns = now + (uint64_t)e->otel.batch_interval_ms * 1000000u;
     e->next_agg_ns = now + (uint64_t)e->agg_interval_ms * 1000000u;
     bool stopping = false;
     uint64_t stop_at = 0;
 
     for (;;) {
-        now = mono_ns();
+        now = fsa_mono_ns();
         unsigned got = drain(e, DRAIN_BUDGET);
         if (got)
             publish_agg_stats(e);
@@ -617,7 +604,7 @@ static void *exporter_main(void *arg)
         if (got >= DRAIN_BUDGET)
             wake = now; /* more records are waiting: do not sleep */
         sleep_until(e, wake, now);
-        observe_state(e, mono_ns());
+        observe_state(e, fsa_mono_ns());
     }
 
     /* Deadline or done: whatever is left was not delivered. */
@@ -678,7 +665,7 @@ int fsa_exporter_create(const struct fsa_exporter_params *p, struct fsa_exporter
     if (e->reconnect_max_ms < e->reconnect_initial_ms)
         e->reconnect_max_ms = e->reconnect_initial_ms;
     e->reconnect_ms = e->reconnect_initial_ms;
-    e->rng = mono_ns() ^ ((uint64_t)getpid() << 32) ^ (uint64_t)(uintptr_t)e;
+    e->rng = fsa_mono_ns() ^ ((uint64_t)getpid() << 32) ^ (uint64_t)(uintptr_t)e;
     if (!e->rng)
         e->rng = 1;
     e->prev_state = FSA_GRPC_CONN_DOWN;
@@ -720,7 +707,7 @@ int fsa_exporter_create(const struct fsa_exporter_params *p, struct fsa_exporter
         .batch_max_points = e->otel.batch_max_points,
         .batch_max_bytes = max_bytes,
         .max_agg_keys = p->max_aggregate_keys,
-        .start_unix_ns = wall_ns(),
+        .start_unix_ns = fsa_wall_ns(),
     };
     const char *ewhy = fsa_otlp_create(&op, &e->enc);
     free(names);
