@@ -19,6 +19,8 @@
 #include <string.h>
 #include <strings.h>
 
+#include "ring/fsa_str.h"
+
 static const char *find_header(const char *p, const char *end, const char *name, size_t *vlen)
 {
     size_t nl = strlen(name);
@@ -60,25 +62,14 @@ static const char *find_json(const char *p, const char *end, const char *key, si
     return v;
 }
 
-static int hexval(char c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
-
 static char *url_decode_dup(const char *p, size_t n)
 {
     char *o = malloc(n + 1), *w = o;
     if (!o)
         abort();
     for (size_t i = 0; i < n; i++) {
-        if (p[i] == '%' && i + 2 < n && hexval(p[i + 1]) >= 0 && hexval(p[i + 2]) >= 0) {
-            *w++ = (char)(hexval(p[i + 1]) * 16 + hexval(p[i + 2]));
+        if (p[i] == '%' && i + 2 < n && fsa_hex_digit((unsigned char)p[i + 1]) >= 0 && fsa_hex_digit((unsigned char)p[i + 2]) >= 0) {
+            *w++ = (char)(fsa_hex_digit((unsigned char)p[i + 1]) * 16 + fsa_hex_digit((unsigned char)p[i + 2]));
             i += 2;
         } else {
             *w++ = p[i];

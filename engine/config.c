@@ -700,14 +700,6 @@ static const char *header_put(struct fsa_otel_config *o, const char *name, const
     return NULL;
 }
 
-static int hexval(char c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    c = lower(c);
-    return c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
-}
-
 static bool is_ows(char c)
 {
     return c == ' ' || c == '\t';
@@ -753,11 +745,11 @@ static int headers_from_env(struct fsa_otel_config *o, const char *var, const ch
         for (const char *p = v; p < b; p++) {
             char c = *p;
             if (c == '%') {
-                if (b - p < 3 || hexval(p[1]) < 0 || hexval(p[2]) < 0) {
+                if (b - p < 3 || fsa_hex_digit((unsigned char)p[1]) < 0 || fsa_hex_digit((unsigned char)p[2]) < 0) {
                     set_err(err, var, "entry %u (%s): bad percent-encoding in the value", entry, name);
                     return -1;
                 }
-                c = (char)(hexval(p[1]) * 16 + hexval(p[2]));
+                c = (char)(fsa_hex_digit((unsigned char)p[1]) * 16 + fsa_hex_digit((unsigned char)p[2]));
                 p += 2;
             }
             if (vn + 1 >= sizeof(val)) {

@@ -126,16 +126,6 @@ struct fsa_str esl_header_get(struct fsa_str block, const char *name)
 
 /* ---- URL decoding ------------------------------------------------------------------------------------------ */
 
-static inline int hex_digit(unsigned char c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    c |= 0x20; /* ASCII lower case */
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    return -1;
-}
-
 size_t esl_url_decode(struct fsa_str src, char *dst, size_t cap, bool *truncated)
 {
     bool cut = false;
@@ -158,8 +148,8 @@ size_t esl_url_decode(struct fsa_str src, char *dst, size_t cap, bool *truncated
             s++;
             continue;
         }
-        int hi = c == '%' && e - s >= 3 ? hex_digit((unsigned char)s[1]) : -1;
-        int lo = hi >= 0 ? hex_digit((unsigned char)s[2]) : -1;
+        int hi = c == '%' && e - s >= 3 ? fsa_hex_digit((unsigned char)s[1]) : -1;
+        int lo = hi >= 0 ? fsa_hex_digit((unsigned char)s[2]) : -1;
         if (lo >= 0 && (hi | lo) != 0) {
             if (o == cap - 1) {
                 cut = true;
@@ -671,7 +661,7 @@ static inline bool hex_u32(struct fsa_str s, uint32_t *out)
         return false;
     uint64_t v = 0;
     for (size_t i = 0; i < s.n; i++) {
-        int d = hex_digit((unsigned char)s.p[i]);
+        int d = fsa_hex_digit((unsigned char)s.p[i]);
         if (d < 0)
             return false;
         v = v << 4 | (uint64_t)d;

@@ -15,6 +15,7 @@
 
 #include "fsa/grpc_status.pb-c.h"
 #include "opentelemetry/proto/collector/metrics/v1/metrics_service.pb-c.h"
+#include "ring/fsa_str.h"
 
 static const char *const code_names[FSA_GRPC_CODE_COUNT] = {
     "OK",        "CANCELLED",       "UNKNOWN",           "INVALID_ARGUMENT",   "DEADLINE_EXCEEDED",
@@ -86,17 +87,6 @@ const char *fsa_grpc_parse_status(const uint8_t *s, size_t n, int *code)
     return NULL;
 }
 
-static int hexval(uint8_t c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
-
 size_t fsa_grpc_percent_decode(const uint8_t *in, size_t n, char *out, size_t cap)
 {
     size_t o = 0;
@@ -104,8 +94,8 @@ size_t fsa_grpc_percent_decode(const uint8_t *in, size_t n, char *out, size_t ca
         return 0;
     for (size_t i = 0; i < n && o + 1 < cap; i++) {
         uint8_t c = in[i];
-        if (c == '%' && i + 2 < n && hexval(in[i + 1]) >= 0 && hexval(in[i + 2]) >= 0) {
-            c = (uint8_t)(hexval(in[i + 1]) << 4 | hexval(in[i + 2]));
+        if (c == '%' && i + 2 < n && fsa_hex_digit(in[i + 1]) >= 0 && fsa_hex_digit(in[i + 2]) >= 0) {
+            c = (uint8_t)(fsa_hex_digit(in[i + 1]) << 4 | fsa_hex_digit(in[i + 2]));
             i += 2;
         }
         out[o++] = (c < 0x20 || c == 0x7f) ? '?' : (char)c;

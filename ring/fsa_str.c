@@ -48,17 +48,10 @@ bool fsa_str_hex_to_u64(struct fsa_str s, uint64_t *out)
         return false;
     uint64_t v = 0;
     for (size_t i = 0; i < s.n; i++) {
-        char c = s.p[i];
-        unsigned d;
-        if (c >= '0' && c <= '9')
-            d = (unsigned)(c - '0');
-        else if (c >= 'a' && c <= 'f')
-            d = (unsigned)(c - 'a' + 10);
-        else if (c >= 'A' && c <= 'F')
-            d = (unsigned)(c - 'A' + 10);
-        else
+        int d = fsa_hex_digit((unsigned char)s.p[i]);
+        if (d < 0)
             return false;
-        v = (v << 4) | d;
+        v = (v << 4) | (unsigned)d;
     }
     *out = v;
     return true;

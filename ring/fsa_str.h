@@ -58,6 +58,17 @@ static inline bool fsa_str_copy(char *dst, size_t cap, struct fsa_str src)
     return n == src.n;
 }
 
+/* Value of one hexadecimal digit, either case; -1 for anything else. */
+static inline int fsa_hex_digit(unsigned char c)
+{
+    if (c >= '0' && c <= '9')
+        return c - '0';
+    c |= 0x20; /* ASCII lower case */
+    if (c >= 'a' && c <= 'f')
+        return c - 'a' + 10;
+    return -1;
+}
+
 /*
  * Strict decimal parse of the whole slice (optional leading '-').
  * Returns false on empty input, stray characters or overflow.

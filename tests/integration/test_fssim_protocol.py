@@ -24,6 +24,8 @@ import subprocess
 import sys
 import tempfile
 import time
+
+from fsatest import free_ports  # n consecutive free loopback ports
 import urllib.parse
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -54,29 +56,6 @@ def check(name, cond, detail=''):
 
 
 # ---------------------------------------------------------------- helpers
-
-def free_ports(n):
-    """n consecutive free loopback ports (bind port 0, read it, close; check the next ones)."""
-    for _ in range(50):
-        s = socket.socket()
-        s.bind(('127.0.0.1', 0))
-        base = s.getsockname()[1]
-        s.close()
-        if base + n > 65535:
-            continue
-        ok = True
-        for p in range(base, base + n):
-            t = socket.socket()
-            try:
-                t.bind(('127.0.0.1', p))
-            except OSError:
-                ok = False
-            finally:
-                t.close()
-        if ok:
-            return base
-    raise RuntimeError('no free ports')
-
 
 ALL_SIMS = []
 
