@@ -41,7 +41,8 @@ static void usage(FILE *out)
 
 static void log_stats(const struct fsa_agent *agent, const char *msg)
 {
-    static char json[1 << 16];
+    /* Sized with the log line (engine/log.c): room for every instance of a large fleet. */
+    static char json[200 * 1024];
     json[0] = '#';
     fsa_agent_stats_json(agent, json + 1, sizeof(json) - 1);
     char processed[32];
