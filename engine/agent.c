@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "calc/worker.h"
+#include "export/exporter.h"
 #include "log.h"
 
 struct thread_slot {
@@ -29,6 +30,8 @@ struct fsa_agent {
     unsigned nreactors, nworkers;
     struct fsa_instance_stats *stats;   /* [instance] */
     struct fsa_lane *lanes;             /* [reactor * nworkers + worker] */
+    struct fsa_lane *out_lanes;         /* [worker]: metric records to the exporter */
+    struct fsa_exporter *exporter;
     struct fsa_worker **workers;
     struct fsa_reactor **reactors;
     struct thread_slot *reactor_threads, *worker_threads;
@@ -71,6 +74,11 @@ static void *worker_main(void *arg)
     return NULL;
 }
 
+static void wake_exporter(void *exporter)
+{
+    fsa_exporter_doorbell(exporter);
+}
+
 static int start_threads(struct thread_slot *slots, unsigned n, void *(*fn)(void *), const char **why)
 {
     for (unsigned i = 0; i < n; i++) {
@@ -106,7 +114,8 @@ int fsa_agent_start(const struct fsa_config *cfg, struct fsa_agent **out, const 
     a->reactors = calloc(a->nreactors, sizeof(*a->reactors));
     a->reactor_threads = calloc(a->nreactors, sizeof(*a->reactor_threads));
     a->worker_threads = calloc(a->nworkers, sizeof(*a->worker_threads));
-    if (!a->stats || !a->lanes || !a->workers || !a->reactors || !a->reactor_threads || !a->worker_threads) {
+    a->out_lanes = calloc(a->nworkers, sizeof(*a->out_lanes));
+    if (!a->stats || !a->lanes || !a->out_lanes || !a->workers || !a->reactors || !a->reactor_threads || !a->worker_threads) {
         *why = "out of memory";
         fsa_agent_destroy(a);
         return -ENOMEM;
@@ -122,6 +131,35 @@ int fsa_agent_start(const struct fsa_config *cfg, struct fsa_agent **out, const 
         }
     }
 
+    /*
+     * Records are much rarer than events (one per RTCP report or hangup), but
+     * the exporter drains them only between sends: give its lanes the same
+     * depth so a burst of hangups is absorbed rather than counted as drops.
+     */
+    for (unsigned w = 0; w < a->nworkers; w++) {
+        int rc = fsa_lane_init(&a->out_lanes[w], cfg->engine.ring_slots, sizeof(struct fsa_metric_record));
+        if (rc < 0) {
+            *why = "ring allocation";
+            fsa_agent_destroy(a);
+            return rc;
+        }
+    }
+    struct fsa_lane **outs = calloc(a->nworkers, sizeof(*outs));
+    if (!outs) {
+        *why = "out of memory";
+        fsa_agent_destroy(a);
+        return -ENOMEM;
+    }
+    for (unsigned w = 0; w < a->nworkers; w++)
+        outs[w] = &a->out_lanes[w];
+    struct fsa_exporter_params ep = {.cfg = cfg, .inputs = outs, .ninputs = a->nworkers};
+    int erc = fsa_exporter_create(&ep, &a->exporter, why);
+    free(outs);
+    if (erc < 0) {
+        fsa_agent_destroy(a);
+        return erc;
+    }
+
     struct fsa_lane **inputs = calloc(a->nreactors, sizeof(*inputs));
     if (!inputs) {
         *why = "out of memory";
@@ -131,11 +169,13 @@ int fsa_agent_start(const struct fsa_config *cfg, struct fsa_agent **out, const 
     for (unsigned w = 0; w < a->nworkers; w++) {
         for (unsigned r = 0; r < a->nreactors; r++)
             inputs[r] = &a->lanes[r * a->nworkers + w];
-        /* Records are counted and discarded until the exporter is wired in (output = NULL). */
         struct fsa_worker_params wp = {.index = w, .inputs = inputs, .ninputs = a->nreactors,
                                        .ninstances = cfg->ninstances,
                                        .max_legs = cfg->engine.max_legs_per_worker,
-                                       .leg_ttl_s = cfg->engine.leg_ttl_s};
+                                       .leg_ttl_s = cfg->engine.leg_ttl_s,
+                                       .output = &a->out_lanes[w],
+                                       .output_wake = wake_exporter,
+                                       .output_wake_arg = a->exporter};
         a->workers[w] = fsa_worker_create(&wp);
         if (!a->workers[w]) {
             free(inputs);
@@ -186,7 +226,12 @@ int fsa_agent_start(const struct fsa_config *cfg, struct fsa_agent **out, const 
         a->worker_threads[w] = (struct thread_slot){
             .agent = a, .index = w,
             .cpu = cfg->engine.pin_threads ? (int)((a->nreactors + w) % (unsigned)ncpu) : -1};
-    rc = start_threads(a->worker_threads, a->nworkers, worker_main, why);
+    /* Consumers before producers: nothing is published into a lane nobody drains. */
+    rc = fsa_exporter_start(a->exporter);
+    if (rc < 0)
+        *why = "exporter thread";
+    if (rc == 0)
+        rc = start_threads(a->worker_threads, a->nworkers, worker_main, why);
     if (rc == 0)
         rc = start_threads(a->reactor_threads, a->nreactors, reactor_main, why);
     if (rc < 0) {
@@ -219,6 +264,9 @@ void fsa_agent_stop(struct fsa_agent *a)
     for (unsigned w = 0; w < a->nworkers; w++)
         if (a->worker_threads[w].started)
             pthread_join(a->worker_threads[w].tid, NULL);
+    /* Workers are gone too: the exporter drains the last records and flushes, bounded. */
+    if (a->exporter)
+        fsa_exporter_stop(a->exporter, a->cfg->otel.timeout_ms);
 }
 
 void fsa_agent_destroy(struct fsa_agent *a)
@@ -229,9 +277,13 @@ void fsa_agent_destroy(struct fsa_agent *a)
         fsa_reactor_destroy(a->reactors[r]);
     for (unsigned w = 0; a->workers && w < a->nworkers; w++)
         fsa_worker_destroy(a->workers[w]);
+    fsa_exporter_destroy(a->exporter);
     for (unsigned i = 0; a->lanes && i < a->nreactors * a->nworkers; i++)
         fsa_lane_destroy(&a->lanes[i]);
+    for (unsigned w = 0; a->out_lanes && w < a->nworkers; w++)
+        fsa_lane_destroy(&a->out_lanes[w]);
     free(a->lanes);
+    free(a->out_lanes);
     free(a->workers);
     free(a->reactors);
     free(a->reactor_threads);
@@ -243,6 +295,31 @@ void fsa_agent_destroy(struct fsa_agent *a)
 bool fsa_agent_failed(const struct fsa_agent *a)
 {
     return atomic_load(&a->failed);
+}
+
+const struct fsa_config *fsa_agent_config(const struct fsa_agent *a)
+{
+    return a->cfg;
+}
+
+const struct fsa_exporter *fsa_agent_exporter(const struct fsa_agent *a)
+{
+    return a->exporter;
+}
+
+void fsa_agent_calc_stats(const struct fsa_agent *a, struct fsa_calc_stats *out)
+{
+    memset(out, 0, sizeof(*out));
+    for (unsigned w = 0; w < a->nworkers; w++) {
+        struct fsa_calc_stats s;
+        fsa_worker_stats_read(a->workers[w], &s);
+        /* Every field is a uint64_t total or gauge (asserted below): sum them field by field. */
+        _Static_assert(sizeof(s) % sizeof(uint64_t) == 0, "fsa_calc_stats holds only uint64_t");
+        const uint64_t *src = (const uint64_t *)&s;
+        uint64_t *dst = (uint64_t *)out;
+        for (size_t i = 0; i < sizeof(s) / sizeof(uint64_t); i++)
+            dst[i] += src[i];
+    }
 }
 
 const struct fsa_instance_stats *fsa_agent_instance_stats(const struct fsa_agent *a, unsigned instance)
@@ -276,6 +353,33 @@ unsigned fsa_agent_lane_occupancy(const struct fsa_agent *a)
 }
 
 #define LOAD(x) ((unsigned long long)atomic_load_explicit(&(x), memory_order_relaxed))
+
+size_t fsa_agent_calc_stats_json(const struct fsa_agent *a, char *out, size_t cap)
+{
+    struct fsa_calc_stats s;
+    fsa_agent_calc_stats(a, &s);
+    int n = snprintf(out, cap,
+                     "{\"legs_active\":%llu,\"legs_created\":%llu,\"legs_ended\":%llu,\"legs_expired\":%llu,"
+                     "\"legs_refused\":%llu,\"events_late\":%llu,\"messages_invalid\":%llu,\"rtcp_processed\":%llu,"
+                     "\"qos_generated\":%llu,\"labels_full\":%llu,\"records\":{\"rtcp\":%llu,\"qos\":%llu,"
+                     "\"leg_up\":%llu,\"leg_down\":%llu},\"records_dropped\":{\"rtcp\":%llu,\"qos\":%llu,"
+                     "\"leg_up\":%llu,\"leg_down\":%llu},\"store\":{\"loads\":%llu,\"hits\":%llu,\"saves\":%llu,"
+                     "\"deletes\":%llu,\"errors\":%llu}}",
+                     (unsigned long long)s.legs_active, (unsigned long long)s.legs_created,
+                     (unsigned long long)s.legs_ended, (unsigned long long)s.legs_expired,
+                     (unsigned long long)s.legs_refused, (unsigned long long)s.events_late,
+                     (unsigned long long)s.messages_invalid, (unsigned long long)s.rtcp_processed,
+                     (unsigned long long)s.qos_generated, (unsigned long long)s.labels_full,
+                     (unsigned long long)s.records[FSA_REC_RTCP], (unsigned long long)s.records[FSA_REC_QOS],
+                     (unsigned long long)s.records[FSA_REC_LEG_UP], (unsigned long long)s.records[FSA_REC_LEG_DOWN],
+                     (unsigned long long)s.records_dropped[FSA_REC_RTCP],
+                     (unsigned long long)s.records_dropped[FSA_REC_QOS],
+                     (unsigned long long)s.records_dropped[FSA_REC_LEG_UP],
+                     (unsigned long long)s.records_dropped[FSA_REC_LEG_DOWN], (unsigned long long)s.store_loads,
+                     (unsigned long long)s.store_hits, (unsigned long long)s.store_saves,
+                     (unsigned long long)s.store_deletes, (unsigned long long)s.store_errors);
+    return n < 0 ? 0 : ((size_t)n < cap ? (size_t)n : cap - 1);
+}
 
 size_t fsa_agent_stats_json(const struct fsa_agent *a, char *out, size_t cap)
 {

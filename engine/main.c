@@ -17,6 +17,7 @@
 
 #include "agent.h"
 #include "config.h"
+#include "export/exporter.h"
 #include "log.h"
 
 extern char **environ;
@@ -47,7 +48,13 @@ static void log_stats(const struct fsa_agent *agent, const char *msg)
     fsa_agent_stats_json(agent, json + 1, sizeof(json) - 1);
     char processed[32];
     snprintf(processed, sizeof(processed), "#%llu", (unsigned long long)fsa_agent_events_processed_total(agent));
-    const char *kv[] = {"events_processed", processed, "instances", json, NULL};
+    static char calc[2048], export[4096];
+    calc[0] = export[0] = '#';
+    fsa_agent_calc_stats_json(agent, calc + 1, sizeof(calc) - 1);
+    struct fsa_exporter_stats es;
+    fsa_exporter_stats_read(fsa_agent_exporter(agent), &es);
+    fsa_exporter_stats_json(&es, export + 1, sizeof(export) - 1);
+    const char *kv[] = {"events_processed", processed, "instances", json, "calc", calc, "export", export, NULL};
     fsa_log_kv(FSA_LOG_INFO, NULL, msg, kv);
 }
 

@@ -30,6 +30,7 @@ class Checks:
         else:
             self.failed += 1
             print("FAIL:", what, file=sys.stderr, flush=True)
+        return bool(cond)
 
     def eq(self, got, want, what):
         self.check(got == want, "%s: got %r, want %r" % (what, got, want))
@@ -135,7 +136,12 @@ def write_config(text):
     return f.name
 
 
-def agent_config(ports, names=None, password="ClueCon", extra="", engine=""):
+# Port 1 on loopback: nothing listens, a connect is refused at once.
+NO_COLLECTOR = "opentelemetry: {endpoint: \"127.0.0.1:1\", insecure: true, timeout_ms: 1000}\n"
+
+
+def agent_config(ports, names=None, password="ClueCon", extra="", engine="", otel=NO_COLLECTOR):
+    """A test config; tests that do not look at the export send it nowhere and wait 1 s at most on stop."""
     names = names or ["fs%d" % (i + 1) for i in range(len(ports))]
     inst = "\n".join("  - {name: %s, host: 127.0.0.1, port: %d, password: %s}" % (n, p, password)
                      for n, p in zip(names, ports))
@@ -143,7 +149,7 @@ def agent_config(ports, names=None, password="ClueCon", extra="", engine=""):
             "logging: {level: debug, format: json}\n"
             "http: {port: 0}\n"
             "engine:\n  backoff_initial_ms: 100\n  backoff_max_ms: 400\n  stats_log_interval_s: 1\n"
-            "  worker_threads: 2\n%s%s") % (inst, engine, extra)
+            "  worker_threads: 2\n%s%s%s") % (inst, engine, otel, extra)
 
 
 def start_agent(config_text, env=None):

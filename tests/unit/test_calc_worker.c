@@ -122,6 +122,11 @@ static void *worker_main(void *arg)
     return NULL;
 }
 
+static void ring_out_bell(void *bell)
+{
+    fsa_doorbell_ring(bell);
+}
+
 static void calc_worker_threads_end_to_end(void)
 {
     static struct shared s;
@@ -137,7 +142,8 @@ static void calc_worker_threads_end_to_end(void)
                                   .ninstances = 1,
                                   .max_legs = 4096,
                                   .output = &s.out,
-                                  .output_bell = &s.out_bell};
+                                  .output_wake = ring_out_bell,
+                                  .output_wake_arg = &s.out_bell};
     s.w = fsa_worker_create(&p);
     CHECK(s.w != NULL);
     if (!s.w)

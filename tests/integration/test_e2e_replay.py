@@ -1,0 +1,194 @@
+"""The whole pipeline on real data: fssim replays fs-plain-all.raw -> fsagent (reactor,
+workers, exporter) -> a real gRPC server (grpc-js with the official OTLP protos).
+
+Asserts at the receiver: resource and scope; every metric's unit and type; every RTCP and
+QoS value of the five hand-verified legs (capture.py), with timestamps and attributes;
+mos_score / total_packets / total_bytes of all 50 legs with media against the hangup
+headers read by Python; no QoS for the two legs without media; exact point counts
+(RTCP 249 inbound + 72 outbound per RTCP metric, 50 QoS points per QoS metric); the
+aggregates (52 legs ended, 2 of them NO_ROUTE_DESTINATION; calls.active back to 0; the
+MOS histogram holding 50 observations); and no point lost on the way (exporter counters).
+
+With FSA_E2E_STORAGE=redis it runs the same with storage: redis against a real
+redis-server (see test_e2e_redis.py)."""
+import math
+import os
+import sys
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "receiver"))
+import capture  # noqa: E402
+import exporttest as X  # noqa: E402
+from fsatest import (Checks, agent_config, free_ports, instance_stats, last_stats, start_agent,  # noqa: E402
+                     start_fssim, wait_for, SLOW)
+
+UNITS = {
+    "freeswitch.rtcp.jitter": "ms", "freeswitch.rtcp.packets_lost": "{packet}", "freeswitch.rtcp.fraction_lost": "1",
+    "freeswitch.rtcp.rtt": "ms", "freeswitch.rtcp.mos": "1", "freeswitch.qos.mos_score": "1",
+    "freeswitch.qos.jitter_avg": "ms", "freeswitch.qos.jitter_min": "ms", "freeswitch.qos.jitter_max": "ms",
+    "freeswitch.qos.total_packets": "{packet}", "freeswitch.qos.packet_loss": "{packet}",
+    "freeswitch.qos.total_bytes": "By", "freeswitch.qos.r_factor": "1", "freeswitch.qos.mos_emodel": "1",
+    "freeswitch.calls.active": "{leg}", "freeswitch.legs.ended": "{leg}", "freeswitch.leg.mos": "1",
+    "freeswitch.leg.jitter": "ms", "freeswitch.rtcp.loss_fraction": "1",
+}
+TYPES = {"freeswitch.calls.active": "gauge", "freeswitch.legs.ended": "sum", "freeswitch.leg.mos": "histogram",
+         "freeswitch.leg.jitter": "histogram", "freeswitch.rtcp.loss_fraction": "histogram"}
+QOS_ATTRS = ("fs_instance", "channel_id", "correlation_id", "domain_name", "codec_name", "src_ip", "dst_ip")
+EPS = 1e-9
+EPS_MOS = 1e-7  # E-model outputs: the leg keeps RTT as a float (calc/legs.h)
+
+
+def close(got, want, name):
+    eps = EPS_MOS if name.endswith(("mos", "mos_emodel", "r_factor")) else EPS
+    return got is not None and abs(float(got) - want) <= eps
+
+
+def run(c, storage_yaml="", label="memory"):
+    rx = X.Receiver()
+    port = free_ports(1)
+    sim = start_fssim(port, "--replay", capture.CAPTURE, "--heartbeat", "0")
+    otel = ("opentelemetry: {endpoint: \"127.0.0.1:%d\", insecure: true, agent_id: e2e-agent,"
+            " batch_interval_ms: 200, timeout_ms: 10000}\n" % rx.port)
+    agent = start_agent(agent_config([port], otel=otel, extra=storage_yaml))
+    used = 52 + 50 + 13 + 52 + 249 + 88
+
+    def processed():
+        s = instance_stats(agent, "fs1")
+        return s and sum(s["processed"].values()) >= used
+    c.check(wait_for(processed, 30 * SLOW), label + ": all 504 events processed")
+    rc = agent.stop()  # SIGTERM: drains the lanes, flushes the exporter
+    sim.stop()
+    c.eq(rc, 0, label + ": exit code after SIGTERM")
+    final = last_stats(agent)
+    reqs = rx.ok_requests()
+    lines = rx.lines()
+    rx.stop()
+    c.check(final is not None, label + ": final counters line")
+    if final is None:
+        agent.dump()
+        return
+    c.eq(len(lines), len(reqs), label + ": every request answered OK")
+
+    ex = final["export"]
+    c.eq(sum(ex["points_dropped"].values()) if isinstance(ex["points_dropped"], dict) else ex["points_dropped"],
+         0, label + ": no point dropped by the exporter")
+    c.eq(ex["points_exported"], ex["points_encoded"], label + ": every encoded point exported")
+    c.eq(X.count_points(reqs), ex["points_exported"], label + ": points at the receiver = points exported")
+    calc = final["calc"]
+    c.eq(calc["records"], {"rtcp": 321, "qos": 50, "leg_up": 52, "leg_down": 52}, label + ": records published")
+    c.eq(calc["records_dropped"], {"rtcp": 0, "qos": 0, "leg_up": 0, "leg_down": 0}, label + ": records dropped")
+
+    for req in reqs:
+        rms = req["resource_metrics"]
+        c.eq(len(rms), 1, label + ": one ResourceMetrics")
+        res = X.attrs(rms[0]["resource"]["attributes"])
+        c.eq(res.get("service.name"), "fsagent", label + ": service.name")
+        c.eq(res.get("service.instance.id"), "e2e-agent", label + ": service.instance.id")
+        c.eq(res.get("host.name"), X.hostname(), label + ": host.name")
+
+    # Every point, keyed (name, channel_id, time, direction); units and types per metric.
+    per_leg = {}
+    aggregates = {}
+    dups = 0
+    for _, m in X.metrics(reqs):
+        name = m["name"]
+        c.eq(m.get("unit"), UNITS.get(name), label + ": unit of " + name)
+        kind, dps = X.points(m)
+        c.eq(kind, TYPES.get(name, "gauge"), label + ": type of " + name)
+        if name in TYPES:
+            aggregates.setdefault(name, []).append(dps)
+            continue
+        for dp in dps:
+            a = X.attrs(dp["attributes"])
+            key = (name, a.get("channel_id"), dp["time_unix_nano"], a.get("direction"))
+            dups += key in per_leg
+            per_leg[key] = (X.value(dp), a)
+    c.eq(dups, 0, label + ": no per-leg point twice")
+
+    # Point counts per metric.
+    counts = {}
+    for (name, _, _, d) in per_leg:
+        counts[(name, d)] = counts.get((name, d), 0) + 1
+    for name in ("freeswitch.rtcp.jitter", "freeswitch.rtcp.packets_lost", "freeswitch.rtcp.fraction_lost",
+                 "freeswitch.rtcp.mos"):
+        for d, n in capture.RTCP_POINTS_PER_NAME.items():
+            c.eq(counts.get((name, d), 0), n, "%s: %s %s points" % (label, name, d))
+    for name in ("freeswitch.qos.mos_score", "freeswitch.qos.jitter_min", "freeswitch.qos.jitter_max",
+                 "freeswitch.qos.total_packets", "freeswitch.qos.packet_loss", "freeswitch.qos.total_bytes",
+                 "freeswitch.qos.r_factor", "freeswitch.qos.mos_emodel"):
+        c.eq(sum(n for (nm, _), n in counts.items() if nm == name), capture.QOS_LEGS,
+             "%s: %s points (legs with media)" % (label, name))
+
+    # The hand-verified RTCP points: exact values, times and attributes.
+    for (name, uuid, t), (want, attrs) in capture.hand_rtcp_points().items():
+        got = per_leg.get((name, uuid, t, attrs["direction"]))
+        if not c.check(got is not None, "%s: %s %s at %s present" % (label, name, uuid[:8], t)):
+            continue
+        c.check(close(got[0], want, name), "%s: %s %s at %s = %r (want %r)" % (label, name, uuid[:8], t, got[0], want))
+        c.eq({k: got[1].get(k) for k in attrs}, attrs, "%s: attributes of %s %s" % (label, name, uuid[:8]))
+    for uuid, leg in capture.HAND.items():
+        n_rtcp = sum(1 for (nm, u, _, _) in per_leg if u == uuid and nm == "freeswitch.rtcp.jitter")
+        c.eq(n_rtcp, len(leg["rtcp"]), "%s: RTCP reports of %s" % (label, uuid[:8]))
+        n_rtt = sum(1 for (nm, u, _, _) in per_leg if u == uuid and nm == "freeswitch.rtcp.rtt")
+        c.eq(n_rtt, sum(1 for r in leg["rtcp"] if r[5] is not None), "%s: RTT points of %s" % (label, uuid[:8]))
+
+    # QoS: the hand-verified legs in full, then what the headers alone say for all 50.
+    hang = capture.hangups()
+    qos = {}
+    for (name, uuid, t, _), (v, a) in per_leg.items():
+        if name.startswith("freeswitch.qos."):
+            qos.setdefault(uuid, {})[name] = (v, a, t)
+    for uuid, leg in capture.HAND.items():
+        got = qos.get(uuid, {})
+        c.eq(set(got), set(leg["qos"]), "%s: QoS metrics of %s" % (label, uuid[:8]))
+        for name, want in leg["qos"].items():
+            if name in got:
+                c.check(close(got[name][0], want, name),
+                        "%s: %s of %s = %r (want %r)" % (label, name, uuid[:8], got[name][0], want))
+        if got:
+            v, a, t = next(iter(got.values()))
+            want_attrs = {"fs_instance": "fs1", "channel_id": uuid, "correlation_id": leg["call_id"],
+                          "domain_name": "example.com", "codec_name": "PCMU", "src_ip": "127.0.0.1",
+                          "dst_ip": "127.0.0.1"}
+            c.eq({k: a.get(k) for k in QOS_ATTRS}, want_attrs, "%s: QoS attributes of %s" % (label, uuid[:8]))
+    with_media = {u for u, h in hang.items() if "variable_rtp_audio_in_mos" in h}
+    c.eq(len(with_media), capture.QOS_LEGS, "capture: legs with media statistics")
+    c.eq(set(qos), with_media, label + ": QoS for exactly the legs with media")
+    for u in capture.NO_MEDIA:
+        c.check(u not in qos, "%s: no QoS for the no-media leg %s" % (label, u[:8]))
+    bad = []
+    for u in with_media:
+        want = capture.qos_from_headers(hang[u])
+        want_t = str(int(hang[u]["Event-Date-Timestamp"]) * 1000)
+        for name, w in want.items():
+            g = qos.get(u, {}).get(name)
+            if g is None or not close(g[0], w, name) or g[2] != want_t:
+                bad.append((u[:8], name, g and g[0], w))
+    c.eq(bad, [], label + ": mos_score, total_packets, total_bytes and time of every leg vs its hangup headers")
+
+    # Aggregates: the last snapshot (sent at stop) holds the totals.
+    def last_points(name):
+        return aggregates.get(name, [[]])[-1]
+    ended = last_points("freeswitch.legs.ended")
+    c.eq(sum(X.value(dp) for dp in ended), 52, label + ": legs.ended total")
+    by_cause = {}
+    for dp in ended:
+        cause = X.attrs(dp["attributes"]).get("hangup_cause")
+        by_cause[cause] = by_cause.get(cause, 0) + X.value(dp)
+    c.eq(by_cause, {"NORMAL_CLEARING": 50, "NO_ROUTE_DESTINATION": 2}, label + ": legs.ended by hangup_cause")
+    c.eq(sum(X.value(dp) for dp in last_points("freeswitch.calls.active")), 0, label + ": calls.active at the end")
+    mos_h = last_points("freeswitch.leg.mos")
+    c.eq(sum(int(dp["count"]) for dp in mos_h), capture.QOS_LEGS, label + ": leg.mos histogram observations")
+    if c.failed:
+        agent.dump()
+    return final
+
+
+def main():
+    c = Checks()
+    X.ensure_deps()
+    run(c)
+    c.finish()
+
+
+if __name__ == "__main__":
+    main()
