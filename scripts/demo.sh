@@ -1,25 +1,52 @@
 #!/usr/bin/env bash
 # README's first command: installs what is missing, builds, and runs the main
 # job: fsagent (in-memory store) against the bundled FreeSWITCH simulator
-# serving 3 instances with a few hundred calls of varied quality.
+# serving 3 instances with a few hundred calls of varied quality, exporting
+# to the OTLP endpoint (FSA_DEMO_OTLP, default localhost:4317; FSA_DEMO_RECEIVER=1
+# starts a local receiver instead), status page on FSA_DEMO_HTTP_PORT (8080).
 # Stop with Ctrl-C; FSA_DEMO_SECONDS=N stops by itself after N seconds.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-ROOT=$PWD
 
 scripts/deps.sh
 cmake -S . -B build-release -DCMAKE_BUILD_TYPE=Release >/dev/null
 cmake --build build-release -j"$(nproc)" --target fsagent fssim
 
 PORT=${FSA_DEMO_PORT:-18021}
+HTTP_PORT=${FSA_DEMO_HTTP_PORT:-8080}
+OTLP=${FSA_DEMO_OTLP:-localhost:4317}
 WORK=$(mktemp -d)
-trap 'kill $SIM_PID $AGENT_PID 2>/dev/null || true; wait 2>/dev/null || true; rm -rf "$WORK"' EXIT INT TERM
+PIDS=()
+cleanup() {
+  kill "${PIDS[@]}" 2>/dev/null || true
+  wait 2>/dev/null || true
+  rm -rf "$WORK"
+}
+trap cleanup EXIT INT TERM
 
-build-release/fssim --port "$PORT" --instances 3 --calls 100 --cps 10 --call-duration 60 \
-  --duration-jitter 0.5 --rtcp-interval-ms 5000 --fire-rtcp --loss-pct 1 --jitter-ms 4 \
-  --heartbeat 20 --ready-file "$WORK/ready" >"$WORK/fssim.out" 2>"$WORK/fssim.err" &
-SIM_PID=$!
-for _ in $(seq 100); do [ -e "$WORK/ready" ] && break; sleep 0.1; done
+# Three FreeSWITCH servers of different quality, 100 concurrent calls each:
+# fs1 clean, fs2 a lossy access network, fs3 a bad one.
+qualities=("0 1" "2 12" "8 45")
+for i in 0 1 2; do
+  read -r loss jitter <<<"${qualities[$i]}"
+  build-release/fssim --port $((PORT + i)) --instances 1 --calls 100 --cps 10 --call-duration 60 \
+    --duration-jitter 0.5 --rtcp-interval-ms 5000 --fire-rtcp --loss-pct "$loss" --jitter-ms "$jitter" \
+    --heartbeat 20 --seed $((i + 1)) --ready-file "$WORK/ready$i" >"$WORK/fssim$i.out" 2>"$WORK/fssim$i.err" &
+  PIDS+=($!)
+done
+for i in 0 1 2; do
+  for _ in $(seq 100); do [ -e "$WORK/ready$i" ] && break; sleep 0.1; done
+done
+
+if [ -n "${FSA_DEMO_RECEIVER:-}" ]; then
+  # A local OTLP/gRPC receiver (the tests' grpc-js server with the official protos) in place of
+  # a Collector: one JSON line per Export request.
+  scripts/receiver-deps.sh
+  node tests/receiver/receiver.js --port 0 --out "$WORK/otlp.jsonl" >"$WORK/receiver.out" 2>&1 &
+  PIDS+=($!)
+  for _ in $(seq 100); do grep -q '^listening' "$WORK/receiver.out" 2>/dev/null && break; sleep 0.1; done
+  OTLP="127.0.0.1:$(awk '/^listening/ {print $2}' "$WORK/receiver.out")"
+fi
 
 cat >"$WORK/config.yaml" <<YAML
 freeswitch_instances:
@@ -27,16 +54,32 @@ freeswitch_instances:
   - {name: fs2, host: 127.0.0.1, port: $((PORT + 1)), password: ClueCon}
   - {name: fs3, host: 127.0.0.1, port: $((PORT + 2)), password: ClueCon}
 storage: {type: memory}
+opentelemetry: {endpoint: "$OTLP", insecure: true}
+http: {port: $HTTP_PORT}
 logging: {level: info, format: text}
 engine: {stats_log_interval_s: 10}
 YAML
 
-echo "fssim: 3 FreeSWITCH instances on 127.0.0.1:$PORT-$((PORT + 2)), 100 concurrent calls each"
-echo "fsagent: config $WORK/config.yaml; counters every 10 s below. Ctrl-C stops both."
+echo "fssim:   3 FreeSWITCH instances on 127.0.0.1:$PORT-$((PORT + 2)), 100 concurrent calls each"
+echo "         (fs1 clean, fs2 2 % loss / 12 ms jitter, fs3 8 % loss / 45 ms jitter)"
+echo "fsagent: config $WORK/config.yaml, exporting OTLP/gRPC to $OTLP"
+echo "status:  http://127.0.0.1:$HTTP_PORT/   (also /health, /ready, /metrics)"
+if [ -n "${FSA_DEMO_RECEIVER:-}" ]; then
+  echo "         a local receiver takes the export: one line per request in $WORK/otlp.jsonl"
+else
+  echo "         No collector there? fsagent keeps running, retries, and the status page says so."
+  echo "         Point it at yours: FSA_DEMO_OTLP=collector.example.net:4317 scripts/demo.sh"
+  echo "         or watch data arrive locally: FSA_DEMO_RECEIVER=1 scripts/demo.sh"
+fi
+echo "Counters every 10 s below. Ctrl-C stops everything."
 build-release/fsagent --config "$WORK/config.yaml" &
 AGENT_PID=$!
+PIDS+=("$AGENT_PID")
 if [ -n "${FSA_DEMO_SECONDS:-}" ]; then
   sleep "$FSA_DEMO_SECONDS"
-  kill -TERM $AGENT_PID
+  kill -TERM "$AGENT_PID"
 fi
-wait $AGENT_PID
+wait "$AGENT_PID"
+if [ -n "${FSA_DEMO_RECEIVER:-}" ]; then
+  echo "receiver: $(grep -c '"status":"OK"' "$WORK/otlp.jsonl" 2>/dev/null || echo 0) Export requests accepted"
+fi
