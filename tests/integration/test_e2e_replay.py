@@ -11,9 +11,9 @@ MOS histogram holding 50 observations); and no point lost on the way (exporter c
 
 With FSA_E2E_STORAGE=redis it runs the same with storage: redis against a real
 redis-server (see test_e2e_redis.py)."""
-import math
 import os
 import sys
+import tempfile
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "receiver"))
 import capture  # noqa: E402
@@ -42,22 +42,32 @@ def close(got, want, name):
     return got is not None and abs(float(got) - want) <= eps
 
 
-def run(c, storage_yaml="", label="memory"):
-    rx = X.Receiver()
+USED_EVENTS = 52 + 50 + 13 + 52 + 249 + 88  # CREATE ANSWER BRIDGE HANGUP_COMPLETE RECV SEND
+
+
+def replay_through_agent(rx, otel_extra="", host="127.0.0.1", storage_yaml=""):
+    """fssim replays the capture to fsagent exporting to rx; returns the agent, stopped by SIGTERM."""
     port = free_ports(1)
     sim = start_fssim(port, "--replay", capture.CAPTURE, "--heartbeat", "0")
-    otel = ("opentelemetry: {endpoint: \"127.0.0.1:%d\", insecure: true, agent_id: e2e-agent,"
-            " batch_interval_ms: 200, timeout_ms: 10000}\n" % rx.port)
+    otel = ("opentelemetry:\n  endpoint: \"%s:%d\"\n  agent_id: e2e-agent\n  batch_interval_ms: 200\n"
+            "  timeout_ms: 10000\n%s" % (host, rx.port, otel_extra or "  insecure: true\n"))
     agent = start_agent(agent_config([port], otel=otel, extra=storage_yaml))
-    used = 52 + 50 + 13 + 52 + 249 + 88
 
     def processed():
         s = instance_stats(agent, "fs1")
-        return s and sum(s["processed"].values()) >= used
-    c.check(wait_for(processed, 30 * SLOW), label + ": all 504 events processed")
-    rc = agent.stop()  # SIGTERM: drains the lanes, flushes the exporter
+        return s and sum(s["processed"].values()) >= USED_EVENTS
+    ok = wait_for(processed, 30 * SLOW)
+    agent.rc = agent.stop()  # SIGTERM: drains the lanes, flushes the exporter
     sim.stop()
-    c.eq(rc, 0, label + ": exit code after SIGTERM")
+    agent.all_processed = bool(ok)
+    return agent
+
+
+def run(c, label="h2c", rx_args=(), otel_extra="", host="127.0.0.1", storage_yaml=""):
+    rx = X.Receiver(*rx_args)
+    agent = replay_through_agent(rx, otel_extra, host, storage_yaml)
+    c.check(agent.all_processed, label + ": all 504 events processed")
+    c.eq(agent.rc, 0, label + ": exit code after SIGTERM")
     final = last_stats(agent)
     reqs = rx.ok_requests()
     lines = rx.lines()
@@ -65,7 +75,7 @@ def run(c, storage_yaml="", label="memory"):
     c.check(final is not None, label + ": final counters line")
     if final is None:
         agent.dump()
-        return
+        return agent
     c.eq(len(lines), len(reqs), label + ": every request answered OK")
 
     ex = final["export"]
@@ -180,13 +190,45 @@ def run(c, storage_yaml="", label="memory"):
     c.eq(sum(int(dp["count"]) for dp in mos_h), capture.QOS_LEGS, label + ": leg.mos histogram observations")
     if c.failed:
         agent.dump()
-    return final
+    return agent
+
+
+def tls_cases(c):
+    """The same replay over TLS (certificate made here, trusted through ca_file) to a receiver that
+    requires a header; then with a wrong header value: UNAUTHENTICATED, never retried, counted."""
+    d = tempfile.mkdtemp(prefix="fsa-e2e-tls-")
+    ca_crt, ca_key = X.make_cert(d, "ca", "fsagent e2e CA", None)
+    crt, key = X.make_cert(d, "server", "localhost", ["DNS:localhost", "IP:127.0.0.1"], ca=(ca_crt, ca_key))
+    rx_args = ("--tls-cert", crt, "--tls-key", key, "--require-header", "x-api-key=e2e-Secret-77")
+    tls = "  insecure: false\n  ca_file: \"%s\"\n" % ca_crt
+    agent = run(c, "tls+header", rx_args, tls + "  headers: {x-api-key: e2e-Secret-77}\n", host="localhost")
+    c.check(agent is not None and "e2e-Secret-77" not in agent.stderr(), "tls+header: header value never logged")
+
+    rx = X.Receiver(*rx_args)
+    agent = replay_through_agent(rx, tls + "  headers: {x-api-key: wrong-Secret-78}\n", host="localhost")
+    final = last_stats(agent)
+    lines = rx.lines()
+    rx.stop()
+    c.eq(agent.rc, 0, "wrong header: exit code")
+    if not c.check(final is not None, "wrong header: final counters"):
+        return
+    ex = final["export"]
+    c.check(ex["batches_sent"] >= 1, "wrong header: batches sent")
+    c.eq(ex["batches_failed"], {"UNAUTHENTICATED": ex["batches_sent"]}, "wrong header: every call UNAUTHENTICATED")
+    c.eq(ex["batches_retried"], {}, "wrong header: never retried")
+    c.eq(ex["points_exported"], 0, "wrong header: nothing exported")
+    c.eq(ex["points_dropped"]["non_retryable"], ex["points_encoded"], "wrong header: every point counted dropped")
+    c.eq(len(lines), ex["batches_sent"], "wrong header: the receiver saw each call once")
+    c.check(all(l["status"] == "UNAUTHENTICATED" for l in lines), "wrong header: receiver refused all")
+    logs = agent.stderr()
+    c.check("wrong-Secret-78" not in logs and "e2e-Secret-77" not in logs, "wrong header: no header value logged")
 
 
 def main():
     c = Checks()
     X.ensure_deps()
     run(c)
+    tls_cases(c)
     c.finish()
 
 
