@@ -25,7 +25,6 @@ struct fsa_worker {
     struct fsa_lane **inputs;
     struct fsa_calc *calc;
     atomic_bool stop;
-    struct fsa_snapshot snap; /* the status page's view of this shard (snapshot.h) */
     _Alignas(FSA_CACHELINE) atomic_uint_fast64_t *events; /* [instance][kind] */
 };
 
@@ -35,7 +34,6 @@ struct fsa_worker *fsa_worker_create(const struct fsa_worker_params *params)
     if (!w)
         return NULL;
     *w = (struct fsa_worker){.p = *params};
-    fsa_snapshot_init(&w->snap);
     fsa_doorbell_init(&w->bell);
     atomic_init(&w->stop, false);
     w->inputs = calloc(params->ninputs ? params->ninputs : 1, sizeof(*w->inputs));
@@ -46,7 +44,6 @@ struct fsa_worker *fsa_worker_create(const struct fsa_worker_params *params)
         .ninstances = params->ninstances,
         .output = params->output,
         .store = params->store,
-        .snapshot = &w->snap,
     };
     w->calc = fsa_calc_create(&cp);
     if (!w->inputs || !w->events || !w->calc) {
@@ -93,7 +90,6 @@ static void count_event(struct fsa_worker *w, const struct fsa_event_msg *m)
 static void after_batch(struct fsa_worker *w, uint64_t now_ns, unsigned sweep_budget)
 {
     fsa_calc_sweep(w->calc, now_ns, fsa_clock_ns(CLOCK_REALTIME) / 1000, sweep_budget);
-    fsa_snapshot_scan(&w->snap, w->calc, now_ns, sweep_budget);
     if (fsa_calc_take_published(w->calc) && w->p.output_wake)
         w->p.output_wake(w->p.output_wake_arg);
 }
@@ -153,9 +149,4 @@ uint64_t fsa_worker_events_read(const struct fsa_worker *w, unsigned instance, e
 void fsa_worker_stats_read(const struct fsa_worker *w, struct fsa_calc_stats *out)
 {
     fsa_calc_stats_read(w->calc, out);
-}
-
-const struct fsa_snapshot *fsa_worker_snapshot(const struct fsa_worker *w)
-{
-    return &w->snap;
 }

@@ -48,6 +48,7 @@
  * last error text sits behind a mutex (written on errors only).
  */
 #include "exporter.h"
+#include "ring/fsa_hist.h"
 #include "ring/fsa_time.h"
 
 #include <errno.h>
@@ -100,6 +101,13 @@ struct counters {
     counter_t connects, connect_failures;
     counter_t last_success_unix_ns;
     atomic_int conn_state;
+    /*
+     * Event age when its point was encoded (wall clock now minus the event's
+     * own timestamp, µs; RTCP and QoS): the pipeline's latency, since the
+     * interval a point then waits in its open batch is measured apart.
+     */
+    struct fsa_hist event_age_us;
+    struct fsa_hist batch_wait_us; /* first point into a batch -> batch sealed */
 };
 
 struct fsa_exporter {
@@ -130,6 +138,7 @@ struct fsa_exporter {
     unsigned qn;
     bool aborting; /* stop deadline: calls ending now are shutdown drops */
     uint64_t next_flush_ns, next_agg_ns, next_connect_ns;
+    uint64_t open_since_ns; /* when the open batch got its first point */
     unsigned reconnect_ms;
     int prev_state;
     uint64_t rng;
@@ -252,6 +261,10 @@ static void seal_open(struct fsa_exporter *e)
         return;
     BUMP(e->c.batches_encoded, 1);
     BUMP(e->c.points_encoded, points);
+    uint64_t now = fsa_mono_ns();
+    if (e->open_since_ns && now >= e->open_since_ns)
+        fsa_hist_add(&e->c.batch_wait_us, (now - e->open_since_ns) / 1000);
+    e->open_since_ns = 0;
     enqueue(e, msg, len, points);
 }
 
@@ -275,6 +288,13 @@ static void snapshot(struct fsa_exporter *e)
 
 static void handle_record(struct fsa_exporter *e, const struct fsa_metric_record *rec)
 {
+    if (!e->open_since_ns)
+        e->open_since_ns = fsa_mono_ns();
+    if (rec->kind == FSA_REC_RTCP || rec->kind == FSA_REC_QOS) {
+        /* A clock behind the event's (another host's skew) counts as 0, not as ~584 000 years. */
+        uint64_t now_us = fsa_wall_ns() / 1000;
+        fsa_hist_add(&e->c.event_age_us, now_us > rec->time_unix_us ? now_us - rec->time_unix_us : 0);
+    }
     for (;;) {
         enum fsa_otlp_add_result r = fsa_otlp_add(e->enc, rec);
         if (r == FSA_OTLP_FULL) {
@@ -842,6 +862,13 @@ void fsa_exporter_stats_read(const struct fsa_exporter *e, struct fsa_exporter_s
     s->connects = GET(c->connects);
     s->connect_failures = GET(c->connect_failures);
     s->last_success_unix_ns = GET(c->last_success_unix_ns);
+    s->event_age_count = GET(c->event_age_us.count);
+    s->event_age_p50_us = fsa_hist_quantile(&c->event_age_us, 0.50);
+    s->event_age_p99_us = fsa_hist_quantile(&c->event_age_us, 0.99);
+    s->event_age_max_us = GET(c->event_age_us.max);
+    s->batch_wait_p50_us = fsa_hist_quantile(&c->batch_wait_us, 0.50);
+    s->batch_wait_p99_us = fsa_hist_quantile(&c->batch_wait_us, 0.99);
+    s->batch_wait_max_us = GET(c->batch_wait_us.max);
     int st = atomic_load_explicit(&c->conn_state, memory_order_relaxed);
     s->conn_state = st;
     snprintf(s->conn_state_name, sizeof(s->conn_state_name), "%s",
@@ -905,6 +932,13 @@ size_t fsa_exporter_stats_json(const struct fsa_exporter_stats *s, char *out, si
         jw_put(&w, "%s\"%s\":%llu", first ? "" : ",", fsa_grpc_code_name(k), (unsigned long long)s->batches_retried[k]);
         first = false;
     }
+    jw_put(&w,
+           "},\"event_age_us\":{\"count\":%llu,\"p50\":%llu,\"p99\":%llu,\"max\":%llu},"
+           "\"batch_wait_us\":{\"p50\":%llu,\"p99\":%llu,\"max\":%llu",
+           (unsigned long long)s->event_age_count, (unsigned long long)s->event_age_p50_us,
+           (unsigned long long)s->event_age_p99_us, (unsigned long long)s->event_age_max_us,
+           (unsigned long long)s->batch_wait_p50_us, (unsigned long long)s->batch_wait_p99_us,
+           (unsigned long long)s->batch_wait_max_us);
     jw_put(&w,
            "},\"bytes_sent\":%llu,\"queue_bytes\":%llu,\"queue_bytes_peak\":%llu,\"queue_batches\":%llu,"
            "\"queue_max_bytes\":%llu,\"aggregate_keys\":%llu,\"aggregate_overflow\":%llu,"

@@ -93,6 +93,16 @@ struct fsa_exporter_stats {
     uint64_t connects;               /* connections that reached READY */
     uint64_t connect_failures;
     uint64_t last_success_unix_ns; /* 0: never */
+    /*
+     * Latency in µs, as percentiles of a log-linear histogram (ring/fsa_hist.h,
+     * within +12.5 %). event_age: wall clock when an RTCP/QoS point was encoded
+     * minus the event's own Event-Date-Timestamp (FreeSWITCH fired it -> it is
+     * in an outgoing request; across hosts it includes their clock offset).
+     * batch_wait: first point into a batch -> the batch sealed, i.e. the
+     * deliberate batch interval, reported apart.
+     */
+    uint64_t event_age_count, event_age_p50_us, event_age_p99_us, event_age_max_us;
+    uint64_t batch_wait_p50_us, batch_wait_p99_us, batch_wait_max_us;
     int conn_state;                /* enum fsa_grpc_conn_state, or -1 backing off */
     char conn_state_name[16];      /* "ready", "backoff", ... */
     char last_error[160];          /* connection or export error, never a header value; "" if none */

@@ -1,0 +1,284 @@
+#!/usr/bin/env python3
+"""fsagent's benchmark harness: one command, one table (README "Benchmarks").
+
+Sections (all run against fssim on this machine, fsagent as the real binary exporting to
+bench/otlp_sink, a local OTLP/gRPC endpoint fast enough not to be what is measured):
+
+  ingest   fsabench: plain reader (baseline) vs the full engine on the same fssim stream,
+           for 1, 8 and 64 instances (the ratio is the headline figure)
+  memory   RSS of fsagent with 1k, 10k and 100k live legs, minus the same agent with none:
+           bytes per live leg
+  carrier  20 instances x 10,000 concurrent calls (2 legs each), RTCP every 5 s per leg, calls of
+           3 min average (180 s +-50 %): agent CPU share of one core, events/s, every drop
+           counter, event age p50/p99 (FreeSWITCH fired it -> encoded into an OTLP request) and the
+           batch wait apart, RSS
+
+  bench/run_bench.py --build build-release [--sections ingest,memory,carrier] [--json out.json]
+Benchmarks are not tests: nothing here passes or fails, it reports.
+"""
+import argparse
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+
+HZ = os.sysconf("SC_CLK_TCK")
+
+
+def free_port_block(n):
+    """n consecutive free loopback ports (fssim takes P..P+n-1)."""
+    for base in range(20000, 60000, 97):
+        socks = []
+        try:
+            for i in range(n):
+                s = socket.socket()
+                s.bind(("127.0.0.1", base + i))
+                socks.append(s)
+            return base
+        except OSError:
+            continue
+        finally:
+            for s in socks:
+                s.close()
+    raise RuntimeError("no free port block")
+
+
+def proc_cpu_s(pid):
+    with open("/proc/%d/stat" % pid) as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / HZ  # utime, stime
+
+
+def proc_rss_kib(pid):
+    with open("/proc/%d/status" % pid) as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+    return 0
+
+
+class Run:
+    """fssim + otlp_sink + fsagent with a config; the agent's stats lines read from its stderr file."""
+
+    def __init__(self, build, ninst, fssim_args, agent_yaml="", workers=None):
+        self.tmp = tempfile.mkdtemp(prefix="fsa-bench-")
+        self.port = free_port_block(ninst)
+        ready = os.path.join(self.tmp, "ready")
+        self.sim = subprocess.Popen([os.path.join(build, "fssim"), "--port", str(self.port), "--instances",
+                                     str(ninst), "--ready-file", ready] + [str(a) for a in fssim_args],
+                                    stdout=open(os.path.join(self.tmp, "fssim.out"), "w"),
+                                    stderr=open(os.path.join(self.tmp, "fssim.err"), "w"))
+        sink_ready = os.path.join(self.tmp, "sink")
+        self.sink = subprocess.Popen([os.path.join(build, "otlp_sink"), "--ready-file", sink_ready],
+                                     stdout=open(os.path.join(self.tmp, "sink.out"), "w"))
+        for _ in range(200):
+            if os.path.exists(ready) and os.path.exists(sink_ready) and open(sink_ready).read().strip():
+                break
+            time.sleep(0.05)
+        sink_port = int(open(sink_ready).read())
+        inst = "\n".join("  - {name: fs%d, host: 127.0.0.1, port: %d, password: ClueCon}" % (i + 1, self.port + i)
+                         for i in range(ninst))
+        cfg = ("freeswitch_instances:\n%s\nhttp: {port: 0}\nlogging: {level: info, format: json}\n"
+               "opentelemetry: {endpoint: \"127.0.0.1:%d\", insecure: true}\n"
+               "engine:\n  stats_log_interval_s: 1\n%s%s") % (
+                   inst, sink_port, "  worker_threads: %d\n" % workers if workers else "", agent_yaml)
+        path = os.path.join(self.tmp, "config.yaml")
+        open(path, "w").write(cfg)
+        self.err_path = os.path.join(self.tmp, "agent.err")
+        self.agent = subprocess.Popen([os.path.join(build, "fsagent"), "--config", path],
+                                      stderr=open(self.err_path, "w"), stdout=subprocess.DEVNULL)
+
+    def stats(self, msg="stats"):
+        last = None
+        with open(self.err_path) as f:
+            for line in f:
+                try:
+                    rec = json.loads(line)
+                except ValueError:
+                    continue
+                if rec.get("msg") == msg:
+                    last = rec
+        return last
+
+    def wait_stats(self, pred, timeout):
+        end = time.time() + timeout
+        while time.time() < end:
+            s = self.stats()
+            if s and pred(s):
+                return s
+            time.sleep(0.25)
+        return None
+
+    def stop(self):
+        self.agent.send_signal(signal.SIGTERM)
+        try:
+            self.agent.wait(60)
+        except subprocess.TimeoutExpired:
+            self.agent.kill()
+        final = self.stats("final counters")
+        for p in (self.sim, self.sink):
+            p.send_signal(signal.SIGTERM)
+            try:
+                p.wait(20)
+            except subprocess.TimeoutExpired:
+                p.kill()
+        sim = last_json(os.path.join(self.tmp, "fssim.out"))
+        return final, sim
+
+
+def last_json(path):
+    out = None
+    for line in open(path):
+        line = line.strip()
+        if line.startswith("{"):
+            out = json.loads(line)
+    return out
+
+
+def drops(final, sim):
+    """Every place an event or point can be lost, summed per place."""
+    d = {"ring_full": 0, "decode_errors": 0, "records_dropped": 0, "export_points_dropped": 0,
+         "fssim_events_dropped": 0, "legs_refused": 0}
+    if final:
+        for s in final["instances"].values():
+            d["ring_full"] += s["dropped_ring_full"]
+            d["decode_errors"] += s["decode_errors"]
+        d["records_dropped"] = sum(final["calc"]["records_dropped"].values())
+        d["legs_refused"] = final["calc"]["legs_refused"]
+        d["export_points_dropped"] = sum(final["export"]["points_dropped"].values())
+    if sim:
+        d["fssim_events_dropped"] = sum(i.get("events_dropped", 0) for i in sim["instances"])
+    return d
+
+
+def section_memory(build, out):
+    rows = []
+    base = None
+    for legs in (0, 1000, 10000, 100000):
+        calls = legs // 2
+        r = Run(build, 1, ["--calls", calls, "--call-duration", 3600, "--rtcp-interval-ms", 5000,
+                           "--heartbeat", 20] if calls else ["--heartbeat", 20])
+        s = r.wait_stats(lambda s: s["calc"]["legs_active"] >= legs and s["instances"]["fs1"]["state"] == "streaming",
+                         120)
+        time.sleep(6)  # a full RTCP period: every leg has reported at least once
+        rss = proc_rss_kib(r.agent.pid)
+        s = r.stats()
+        r.stop()
+        active = s["calc"]["legs_active"] if s else -1
+        if legs == 0:
+            base = rss
+            rows.append({"legs": 0, "rss_mib": rss / 1024, "bytes_per_leg": None})
+            continue
+        rows.append({"legs": active, "rss_mib": rss / 1024, "bytes_per_leg": (rss - base) * 1024 / max(active, 1)})
+    out["memory"] = rows
+    print("\n### Memory (fsagent RSS, 2 workers, default max_legs_per_worker 262144)\n")
+    print("| live legs | RSS MiB | bytes per live leg (RSS minus the 0-leg agent) |")
+    print("|---:|---:|---:|")
+    for r in rows:
+        print("| %s | %.1f | %s |" % ("{:,}".format(r["legs"]), r["rss_mib"],
+                                     "-" if r["bytes_per_leg"] is None else "%.0f" % r["bytes_per_leg"]))
+
+
+def section_carrier(build, out, seconds, window):
+    ninst, calls = 20, 10000
+    fssim_args = ["--calls", calls, "--cps", 1000, "--call-duration", 180, "--duration-jitter", 0.5,
+                  "--rtcp-interval-ms", 5000, "--heartbeat", 20, "--codec", "PCMU"]
+    r = Run(build, ninst, fssim_args)
+    t0 = time.time()
+    # Ramp: 1000 calls/s per instance reach 10k in 10 s, spreading every leg's RTCP phase over the
+    # 5 s period; the first hangups come at 90 s (180 s x 0.5), then arrivals match departures.
+    start_window = max(seconds - window, 0)
+    time.sleep(start_window)
+    s0, cpu0, w0 = r.stats(), proc_cpu_s(r.agent.pid), time.time()
+    time.sleep(window)
+    s1, cpu1, w1 = r.stats(), proc_cpu_s(r.agent.pid), time.time()
+    rss = proc_rss_kib(r.agent.pid)
+    final, sim = r.stop()
+    elapsed = w1 - w0
+    ev = (s1["events_processed"] - s0["events_processed"]) / elapsed if s0 and s1 else 0
+    ex = final["export"] if final else {}
+    res = {
+        "instances": ninst, "calls_per_instance": calls, "seconds": seconds, "window_s": round(elapsed, 1),
+        "legs_active_end": s1["calc"]["legs_active"] if s1 else None,
+        "events_per_s": ev, "cpu_core_share": (cpu1 - cpu0) / elapsed,
+        "cpu_ms_per_1k_events": (cpu1 - cpu0) * 1000 / max(ev * elapsed / 1000, 1),
+        "rss_mib": rss / 1024, "drops": drops(final, sim),
+        "points_exported": ex.get("points_exported"), "points_encoded": ex.get("points_encoded"),
+        "event_age_us": ex.get("event_age_us"), "batch_wait_us": ex.get("batch_wait_us"),
+        "wall_s": round(time.time() - t0, 1),
+    }
+    out["carrier"] = res
+    print("\n### Carrier profile: 20 instances x 10,000 concurrent calls, RTCP every 5 s per leg, "
+          "calls 180 s +-50 %%, measured %.0f s to %.0f s\n" % (start_window, seconds))
+    print("| figure | value |")
+    print("|---|---:|")
+    print("| live legs | %s |" % "{:,}".format(res["legs_active_end"] or 0))
+    print("| events processed/s | %s |" % "{:,.0f}".format(ev))
+    print("| fsagent CPU, share of one core | %.1f %% |" % (100 * res["cpu_core_share"]))
+    print("| CPU ms per 1k events | %.2f |" % res["cpu_ms_per_1k_events"])
+    print("| RSS | %.0f MiB |" % res["rss_mib"])
+    age = res["event_age_us"] or {}
+    wait = res["batch_wait_us"] or {}
+    print("| event age p50 / p99 / max (fired -> in an OTLP request) | %s / %s / %s µs |" % (
+        age.get("p50"), age.get("p99"), age.get("max")))
+    print("| batch wait p50 / p99 (deliberate interval, apart) | %s / %s µs |" % (wait.get("p50"), wait.get("p99")))
+    print("| points exported / encoded | %s / %s |" % (res["points_exported"], res["points_encoded"]))
+    for k, v in res["drops"].items():
+        print("| drops: %s | %d |" % (k, v))
+
+
+def section_ingest(build, out, events, runs):
+    rows = []
+    for ninst in (1, 8, 64):
+        cmd = [os.path.join(build, "fsabench"), "--fssim", os.path.join(build, "fssim"), "--events", str(events),
+               "--runs", str(runs), "--instances", str(ninst), "--json"]
+        p = subprocess.run(cmd, capture_output=True, text=True)
+        res = None
+        for line in p.stdout.splitlines():
+            if line.startswith("{"):
+                res = json.loads(line)
+        if p.returncode != 0 or res is None:
+            print("fsabench failed for %d instances: %s" % (ninst, p.stderr[-500:]), file=sys.stderr)
+            continue
+        res["instances"] = ninst
+        rows.append(res)
+    out["ingest"] = rows
+    print("\n### Ingest (fsabench, %d events, best of %d)\n" % (events, runs))
+    print("| instances | baseline events/s | pipeline events/s | ratio | CPU ms per 1k events |")
+    print("|---:|---:|---:|---:|---:|")
+    for r in rows:
+        print("| %d | %s | %s | %.3f | %.2f |" % (r["instances"], "{:,.0f}".format(r["baseline_eps"]),
+                                                 "{:,.0f}".format(r["pipeline_eps"]), r["ratio"],
+                                                 r["pipeline_cpu_ms_per_1k"]))
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--build", default="build-release")
+    ap.add_argument("--sections", default="ingest,memory,carrier")
+    ap.add_argument("--json")
+    ap.add_argument("--events", type=int, default=1000000)
+    ap.add_argument("--runs", type=int, default=3)
+    ap.add_argument("--carrier-seconds", type=float, default=150)
+    ap.add_argument("--carrier-window", type=float, default=60)
+    a = ap.parse_args()
+    out = {"date": time.strftime("%Y-%m-%d"), "cpus": os.cpu_count()}
+    for sec in a.sections.split(","):
+        if sec == "ingest":
+            section_ingest(a.build, out, a.events, a.runs)
+        elif sec == "memory":
+            section_memory(a.build, out)
+        elif sec == "carrier":
+            section_carrier(a.build, out, a.carrier_seconds, a.carrier_window)
+        sys.stdout.flush()
+    if a.json:
+        with open(a.json, "w") as f:
+            json.dump(out, f, indent=1)
+
+
+if __name__ == "__main__":
+    main()
