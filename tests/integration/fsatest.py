@@ -113,7 +113,7 @@ class Proc:
 
 def start_fssim(port, *args, instances=1):
     ready = tempfile.mktemp(prefix="fssim-ready-")
-    p = Proc([FSSIM, "--port", str(port), "--instances", str(instances), "--ready-file", ready] + list(args),
+    p = Proc([FSSIM, "--port", str(port), "--instances", str(instances), "--ready-file", ready] + [str(a) for a in args],
              name="fssim")
     if not wait_for(lambda: os.path.exists(ready) or not p.alive(), 10):
         p.dump()
