@@ -11,6 +11,11 @@ PACKAGES=(
 )
 if [ "${1:-}" = "--test" ]; then
   PACKAGES+=(valgrind)  # Node 20 and npm come with the machine image
+  # admin server tests: promtool checks /metrics, headless Chromium renders the status page
+  PACKAGES+=(prometheus chromium)
+  # packaging tests: systemd-analyze verify/security + systemd-sysusers, groff -mdoc
+  # and man -l for fsagent(8), readelf, PyYAML for the deploy/ manifests
+  PACKAGES+=(systemd groff-base man-db binutils python3-yaml)
 fi
 
 missing=()
