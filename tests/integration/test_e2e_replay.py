@@ -21,17 +21,7 @@ import exporttest as X  # noqa: E402
 from fsatest import (Checks, agent_config, free_ports, instance_stats, last_stats, start_agent,  # noqa: E402
                      start_fssim, wait_for, SLOW)
 
-UNITS = {
-    "freeswitch.rtcp.jitter": "ms", "freeswitch.rtcp.packets_lost": "{packet}", "freeswitch.rtcp.fraction_lost": "1",
-    "freeswitch.rtcp.rtt": "ms", "freeswitch.rtcp.mos": "1", "freeswitch.qos.mos_score": "1",
-    "freeswitch.qos.jitter_avg": "ms", "freeswitch.qos.jitter_min": "ms", "freeswitch.qos.jitter_max": "ms",
-    "freeswitch.qos.total_packets": "{packet}", "freeswitch.qos.packet_loss": "{packet}",
-    "freeswitch.qos.total_bytes": "By", "freeswitch.qos.r_factor": "1", "freeswitch.qos.mos_emodel": "1",
-    "freeswitch.calls.active": "{leg}", "freeswitch.legs.ended": "{leg}", "freeswitch.leg.mos": "1",
-    "freeswitch.leg.jitter": "ms", "freeswitch.rtcp.loss_fraction": "1",
-}
-TYPES = {"freeswitch.calls.active": "gauge", "freeswitch.legs.ended": "sum", "freeswitch.leg.mos": "histogram",
-         "freeswitch.leg.jitter": "histogram", "freeswitch.rtcp.loss_fraction": "histogram"}
+UNITS, TYPES = X.UNITS, X.TYPES
 QOS_ATTRS = ("fs_instance", "channel_id", "correlation_id", "domain_name", "codec_name", "src_ip", "dst_ip")
 EPS = 1e-9
 EPS_MOS = 1e-7  # E-model outputs: the leg keeps RTT as a float (calc/legs.h)

@@ -11,17 +11,7 @@ import exporttest as X  # noqa: E402
 c = X.Checks()
 X.ensure_deps()
 
-UNITS = {
-    "freeswitch.rtcp.jitter": "ms", "freeswitch.rtcp.packets_lost": "{packet}", "freeswitch.rtcp.fraction_lost": "1",
-    "freeswitch.rtcp.rtt": "ms", "freeswitch.rtcp.mos": "1", "freeswitch.qos.mos_score": "1",
-    "freeswitch.qos.jitter_avg": "ms", "freeswitch.qos.jitter_min": "ms", "freeswitch.qos.jitter_max": "ms",
-    "freeswitch.qos.total_packets": "{packet}", "freeswitch.qos.packet_loss": "{packet}",
-    "freeswitch.qos.total_bytes": "By", "freeswitch.qos.r_factor": "1", "freeswitch.qos.mos_emodel": "1",
-    "freeswitch.calls.active": "{leg}", "freeswitch.legs.ended": "{leg}", "freeswitch.leg.mos": "1",
-    "freeswitch.leg.jitter": "ms", "freeswitch.rtcp.loss_fraction": "1",
-}
-TYPES = {"freeswitch.calls.active": "gauge", "freeswitch.legs.ended": "sum", "freeswitch.leg.mos": "histogram",
-         "freeswitch.leg.jitter": "histogram", "freeswitch.rtcp.loss_fraction": "histogram"}
+UNITS, TYPES = X.UNITS, X.TYPES
 INT_METRICS = {"freeswitch.rtcp.packets_lost", "freeswitch.qos.total_packets", "freeswitch.qos.packet_loss",
                "freeswitch.qos.total_bytes", "freeswitch.calls.active", "freeswitch.legs.ended"}
 AGG = set(TYPES)
