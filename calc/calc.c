@@ -99,6 +99,7 @@
 #include "emodel.h"
 #include "labels.h"
 #include "ring/fsa_str.h"
+#include "snapshot.h"
 
 #define ENDED_SLOTS 4096u /* recently retired legs remembered (power of two) */
 #define ENDED_BITS 12
@@ -132,6 +133,7 @@ struct fsa_calc {
     fsa_calc_emit_fn emit;
     void *emit_ctx;
     struct fsa_store store;
+    struct fsa_snapshot *snapshot;
     bool persistent;
     unsigned ninstances;
     uint64_t ttl_ns;
@@ -214,6 +216,7 @@ struct fsa_calc *fsa_calc_create(const struct fsa_calc_params *p)
     c->emit_ctx = p->emit_ctx;
     c->store = p->store && p->store->ops ? *p->store : (struct fsa_store){&fsa_store_memory_ops, NULL};
     c->persistent = c->store.ops->persistent;
+    c->snapshot = p->snapshot;
     c->ninstances = p->ninstances;
     c->ttl_ns = (uint64_t)ttl_s * 1000000000ull;
     return c;
@@ -709,6 +712,8 @@ static void emit_qos(struct fsa_calc *c, const struct fsa_leg *l, const struct f
         fsa_emodel_eval((enum fsa_codec_class)l->codec_class, l->last_rtt_ms, jitter, loss_pct);
     v.r_factor = e.r;
     v.mos_emodel = e.mos;
+    if (c->snapshot)
+        fsa_snapshot_note_qos(c->snapshot, &v);
 
     struct fsa_metric_record *r = rec_begin(c, FSA_REC_QOS, m->event_time_us, m->ingest_ns);
     if (!r)
@@ -783,7 +788,12 @@ void fsa_calc_process(struct fsa_calc *c, const struct fsa_event_msg *m, uint64_
             return;
         }
         l->created_us = m->event_time_us;
-        store_load(c, l);
+        /*
+         * CHANNEL_CREATE is the leg's birth: nothing stored can belong to it,
+         * and a load is a round trip that also flushes the store's pipeline.
+         */
+        if (m->kind != FSA_EV_CHANNEL_CREATE)
+            store_load(c, l);
         bump(c, C_LEGS_CREATED);
         set_ctr(c, C_LEGS_ACTIVE, fsa_leg_table_count(&c->legs));
     }
@@ -808,6 +818,11 @@ unsigned fsa_calc_sweep(struct fsa_calc *c, uint64_t now_ns, uint64_t now_unix_u
         n++;
     }
     return n;
+}
+
+const struct fsa_leg_table *fsa_calc_legs(const struct fsa_calc *c)
+{
+    return &c->legs;
 }
 
 const struct fsa_leg *fsa_calc_leg(const struct fsa_calc *c, uint16_t instance, const char *uuid, size_t n)

@@ -46,6 +46,7 @@ struct fsa_calc_params {
     fsa_calc_emit_fn emit;
     void *emit_ctx;
     const struct fsa_store *store; /* NULL: memory (nothing persisted) */
+    struct fsa_snapshot *snapshot; /* NULL: none; else every QoS goes into its MOS histogram (snapshot.h) */
 };
 
 /* A snapshot of the counters (monotonic totals unless noted). */
@@ -66,6 +67,7 @@ struct fsa_calc_stats {
 };
 
 struct fsa_calc;
+struct fsa_snapshot;
 
 /* NULL when memory is short or a parameter is out of range. */
 struct fsa_calc *fsa_calc_create(const struct fsa_calc_params *p);
@@ -94,6 +96,8 @@ unsigned fsa_calc_take_published(struct fsa_calc *c);
 /* Any thread. */
 void fsa_calc_stats_read(const struct fsa_calc *c, struct fsa_calc_stats *out);
 
+/* Worker thread: the leg table, read-only (the status page's worst-legs walk, snapshot.c). */
+const struct fsa_leg_table *fsa_calc_legs(const struct fsa_calc *c);
 /* Worker thread (tests): the live leg, or NULL. */
 const struct fsa_leg *fsa_calc_leg(const struct fsa_calc *c, uint16_t instance, const char *uuid, size_t n);
 /* Worker thread (tests): a label id's string. */

@@ -8,10 +8,11 @@
  * nothing.
  *
  * When the worker calls it (calc.c):
- *   load    when an event names a leg the table does not hold, before the
- *           leg is created: a hit seeds the new record (labels, RTCP delta
- *           bases, jitter accumulators), so loss deltas do not restart at 0
- *           after a failover.
+ *   load    when an event other than CHANNEL_CREATE (a leg's first event,
+ *           so nothing can be stored for it) names a leg the table does not
+ *           hold, before the leg is created: a hit seeds the new record
+ *           (labels, RTCP delta bases, jitter accumulators), so loss deltas
+ *           do not restart at 0 after a failover.
  *   save    after an event changed a live leg (at most once per event).
  *   del     when the leg is retired (CHANNEL_HANGUP_COMPLETE or TTL expiry).
  * A back end must not block the worker for long: the Redis one is expected
@@ -82,7 +83,7 @@ struct fsa_store {
     void *ctx;
 };
 
-/* The memory back end: keeps nothing, never fails. */
+/* The memory back end: keeps nothing, never fails. The Redis one: store_redis.h. */
 extern const struct fsa_store_ops fsa_store_memory_ops;
 
 #endif

@@ -18,6 +18,12 @@
 #define BATCH_PER_LANE 256
 #define SWEEP_BUSY 32   /* leg records examined for expiry after each batch */
 #define SWEEP_IDLE 4096 /* ... and before each sleep */
+/*
+ * Leg records the status page's worst-legs walk (snapshot.h) examines after
+ * a batch: one per 4 events handled, at most SWEEP_BUSY, so its cost per
+ * event stays a fraction of one record even when batches are small.
+ */
+#define SCAN_PER_EVENTS 4
 
 struct fsa_worker {
     struct fsa_doorbell bell;
@@ -25,6 +31,8 @@ struct fsa_worker {
     struct fsa_lane **inputs;
     struct fsa_calc *calc;
     atomic_bool stop;
+    /* The status page's view of this shard (snapshot.h). */
+    struct fsa_snapshot snap;
     _Alignas(FSA_CACHELINE) atomic_uint_fast64_t *events; /* [instance][kind] */
 };
 
@@ -34,6 +42,7 @@ struct fsa_worker *fsa_worker_create(const struct fsa_worker_params *params)
     if (!w)
         return NULL;
     *w = (struct fsa_worker){.p = *params};
+    fsa_snapshot_init(&w->snap);
     fsa_doorbell_init(&w->bell);
     atomic_init(&w->stop, false);
     w->inputs = calloc(params->ninputs ? params->ninputs : 1, sizeof(*w->inputs));
@@ -44,6 +53,7 @@ struct fsa_worker *fsa_worker_create(const struct fsa_worker_params *params)
         .ninstances = params->ninstances,
         .output = params->output,
         .store = params->store,
+        .snapshot = &w->snap,
     };
     w->calc = fsa_calc_create(&cp);
     if (!w->inputs || !w->events || !w->calc) {
@@ -86,10 +96,11 @@ static void count_event(struct fsa_worker *w, const struct fsa_event_msg *m)
     atomic_store_explicit(c, atomic_load_explicit(c, memory_order_relaxed) + 1, memory_order_relaxed);
 }
 
-/* Expires a bounded slice of legs and wakes the exporter if anything was published. */
-static void after_batch(struct fsa_worker *w, uint64_t now_ns, unsigned sweep_budget)
+/* Expires a bounded slice of legs, walks one for the status page, wakes the exporter if anything was published. */
+static void after_batch(struct fsa_worker *w, uint64_t now_ns, unsigned sweep_budget, unsigned scan_budget)
 {
     fsa_calc_sweep(w->calc, now_ns, fsa_clock_ns(CLOCK_REALTIME) / 1000, sweep_budget);
+    fsa_snapshot_scan(&w->snap, w->calc, now_ns, scan_budget);
     if (fsa_calc_take_published(w->calc) && w->p.output_wake)
         w->p.output_wake(w->p.output_wake_arg);
 }
@@ -112,7 +123,8 @@ static unsigned drain_once(struct fsa_worker *w)
         }
     }
     if (handled)
-        after_batch(w, now_ns, SWEEP_BUSY);
+        after_batch(w, now_ns, SWEEP_BUSY,
+                    handled / SCAN_PER_EVENTS < SWEEP_BUSY ? handled / SCAN_PER_EVENTS + 1 : SWEEP_BUSY);
     return handled;
 }
 
@@ -127,7 +139,7 @@ void fsa_worker_run(struct fsa_worker *w)
             continue;
         }
         /* Idle: a larger expiry slice and the store's queue, then sleep. */
-        after_batch(w, fsa_clock_ns(CLOCK_MONOTONIC), SWEEP_IDLE);
+        after_batch(w, fsa_clock_ns(CLOCK_MONOTONIC), SWEEP_IDLE, SWEEP_IDLE);
         fsa_calc_flush(w->calc);
         unsigned token = fsa_doorbell_prepare(&w->bell);
         if (drain_once(w)) {
@@ -149,4 +161,9 @@ uint64_t fsa_worker_events_read(const struct fsa_worker *w, unsigned instance, e
 void fsa_worker_stats_read(const struct fsa_worker *w, struct fsa_calc_stats *out)
 {
     fsa_calc_stats_read(w->calc, out);
+}
+
+const struct fsa_snapshot *fsa_worker_snapshot(const struct fsa_worker *w)
+{
+    return &w->snap;
 }

@@ -19,6 +19,7 @@
 #include <stdint.h>
 
 #include "calc/calc.h"
+#include "calc/snapshot.h"
 #include "calc/store.h"
 #include "ring/fsa_metric.h"
 #include "ring/fsa_msg.h"
@@ -72,5 +73,8 @@ uint64_t fsa_worker_events_read(const struct fsa_worker *w, unsigned instance, e
  * processed, QoS generated, store operations (calc.h, struct fsa_calc_stats).
  */
 void fsa_worker_stats_read(const struct fsa_worker *w, struct fsa_calc_stats *out);
+
+/* The status page's view of this worker's shard (any thread: fsa_snapshot_merge). */
+const struct fsa_snapshot *fsa_worker_snapshot(const struct fsa_worker *w);
 
 #endif

@@ -13,6 +13,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "calc/store_redis.h"
 #include "calc/worker.h"
 #include "export/exporter.h"
 #include "log.h"
@@ -33,6 +34,7 @@ struct fsa_agent {
     struct fsa_lane *out_lanes;         /* [worker]: metric records to the exporter */
     struct fsa_exporter *exporter;
     struct fsa_worker **workers;
+    struct fsa_store_redis **stores;    /* [worker]; NULL entries with storage: memory */
     struct fsa_reactor **reactors;
     struct thread_slot *reactor_threads, *worker_threads;
     bool stopped;
@@ -72,6 +74,16 @@ static void *worker_main(void *arg)
     pin_self(t->cpu, "worker", t->index);
     fsa_worker_run(t->agent->workers[t->index]);
     return NULL;
+}
+
+/* Store state changes go to the agent's log (calc/ does not include engine/log.h). */
+static void redis_log(void *ctx, bool fault, const char *label, const char *msg)
+{
+    (void)ctx;
+    if (fault)
+        fsa_log_warn(label, "%s", msg);
+    else
+        fsa_log_info(label, "%s", msg);
 }
 
 static void wake_exporter(void *exporter)
@@ -161,11 +173,17 @@ int fsa_agent_start(const struct fsa_config *cfg, struct fsa_agent **out, const 
     }
 
     struct fsa_lane **inputs = calloc(a->nreactors, sizeof(*inputs));
-    if (!inputs) {
+    const char **names = calloc(cfg->ninstances, sizeof(*names));
+    a->stores = calloc(a->nworkers, sizeof(*a->stores));
+    if (!inputs || !names || !a->stores) {
+        free(inputs);
+        free(names);
         *why = "out of memory";
         fsa_agent_destroy(a);
         return -ENOMEM;
     }
+    for (unsigned i = 0; i < cfg->ninstances; i++)
+        names[i] = cfg->instances[i].name;
     for (unsigned w = 0; w < a->nworkers; w++) {
         for (unsigned r = 0; r < a->nreactors; r++)
             inputs[r] = &a->lanes[r * a->nworkers + w];
@@ -176,15 +194,38 @@ int fsa_agent_start(const struct fsa_config *cfg, struct fsa_agent **out, const 
                                        .output = &a->out_lanes[w],
                                        .output_wake = wake_exporter,
                                        .output_wake_arg = a->exporter};
+        /* One store per worker: each worker owns its Redis connection, so no locks (calc/store.h). */
+        struct fsa_store store = {&fsa_store_memory_ops, NULL};
+        if (cfg->storage == FSA_STORAGE_REDIS) {
+            char label[32];
+            snprintf(label, sizeof(label), "redis.w%u", w);
+            struct fsa_store_redis_params sp = {.host = cfg->redis.host, .port = cfg->redis.port,
+                                                .password = cfg->redis.password, .db = cfg->redis.db,
+                                                .ttl_s = cfg->redis.ttl_s, .timeout_ms = cfg->redis.timeout_ms,
+                                                .instance_names = names, .ninstances = cfg->ninstances,
+                                                .label = label, .log = redis_log};
+            a->stores[w] = fsa_store_redis_create(&sp);
+            if (!a->stores[w]) {
+                free(inputs);
+                free(names);
+                *why = "redis store allocation";
+                fsa_agent_destroy(a);
+                return -ENOMEM;
+            }
+            store = fsa_store_redis_store(a->stores[w]);
+        }
+        wp.store = &store; /* copied by the worker */
         a->workers[w] = fsa_worker_create(&wp);
         if (!a->workers[w]) {
             free(inputs);
+            free(names);
             *why = "worker allocation";
             fsa_agent_destroy(a);
             return -ENOMEM;
         }
     }
     free(inputs);
+    free(names);
 
     struct fsa_lane **lanes = calloc(a->nworkers, sizeof(*lanes));
     struct fsa_doorbell **bells = calloc(a->nworkers, sizeof(*bells));
@@ -278,6 +319,10 @@ void fsa_agent_destroy(struct fsa_agent *a)
     for (unsigned w = 0; a->workers && w < a->nworkers; w++)
         fsa_worker_destroy(a->workers[w]);
     fsa_exporter_destroy(a->exporter);
+    /* After the workers: a store belongs to its worker's thread until that thread is gone. */
+    for (unsigned w = 0; a->stores && w < a->nworkers; w++)
+        fsa_store_redis_destroy(a->stores[w]);
+    free(a->stores);
     for (unsigned i = 0; a->lanes && i < a->nreactors * a->nworkers; i++)
         fsa_lane_destroy(&a->lanes[i]);
     for (unsigned w = 0; a->out_lanes && w < a->nworkers; w++)
@@ -307,6 +352,31 @@ const struct fsa_exporter *fsa_agent_exporter(const struct fsa_agent *a)
     return a->exporter;
 }
 
+bool fsa_agent_store_stats(const struct fsa_agent *a, struct fsa_store_redis_stats *out)
+{
+    memset(out, 0, sizeof(*out));
+    bool any = false;
+    for (unsigned w = 0; a->stores && w < a->nworkers; w++) {
+        if (!a->stores[w])
+            continue;
+        struct fsa_store_redis_stats s;
+        fsa_store_redis_stats_read(a->stores[w], &s);
+        for (int op = 0; op < FSA_STORE_OP_COUNT; op++)
+            for (int r = 0; r < FSA_STORE_RESULT_COUNT; r++)
+                out->ops[op][r] += s.ops[op][r];
+        out->load_hits += s.load_hits;
+        out->connects += s.connects;
+        out->connect_failures += s.connect_failures;
+        out->reconnects += s.reconnects;
+        out->pending += s.pending;
+        /* One worker's store down is the store down: the worst state wins. */
+        if (!any || s.state == FSA_STORE_REDIS_DOWN || out->state == FSA_STORE_REDIS_INIT)
+            out->state = s.state;
+        any = true;
+    }
+    return any;
+}
+
 void fsa_agent_calc_stats(const struct fsa_agent *a, struct fsa_calc_stats *out)
 {
     memset(out, 0, sizeof(*out));
@@ -320,6 +390,13 @@ void fsa_agent_calc_stats(const struct fsa_agent *a, struct fsa_calc_stats *out)
         for (size_t i = 0; i < sizeof(s) / sizeof(uint64_t); i++)
             dst[i] += src[i];
     }
+}
+
+void fsa_agent_snapshot_read(const struct fsa_agent *a, struct fsa_snapshot_view *out)
+{
+    fsa_snapshot_view_init(out);
+    for (unsigned w = 0; w < a->nworkers; w++)
+        fsa_snapshot_merge(out, fsa_worker_snapshot(a->workers[w]));
 }
 
 const struct fsa_instance_stats *fsa_agent_instance_stats(const struct fsa_agent *a, unsigned instance)
@@ -378,7 +455,28 @@ size_t fsa_agent_calc_stats_json(const struct fsa_agent *a, char *out, size_t ca
                      (unsigned long long)s.records_dropped[FSA_REC_LEG_DOWN], (unsigned long long)s.store_loads,
                      (unsigned long long)s.store_hits, (unsigned long long)s.store_saves,
                      (unsigned long long)s.store_deletes, (unsigned long long)s.store_errors);
-    return n < 0 ? 0 : ((size_t)n < cap ? (size_t)n : cap - 1);
+    size_t len = n < 0 ? 0 : ((size_t)n < cap ? (size_t)n : cap - 1);
+    struct fsa_store_redis_stats rs;
+    if (fsa_agent_store_stats(a, &rs) && len > 0) {
+        /* The Redis store's own books (a pipelined save that fails later shows only here). */
+        len--; /* reopen the object */
+        for (int op = 0; op < FSA_STORE_OP_COUNT; op++) {
+            int w = snprintf(out + len, cap - len, "%s\"%s\":{\"ok\":%llu,\"error\":%llu,\"dropped\":%llu}",
+                             op ? "," : ",\"redis\":{\"ops\":{", fsa_store_op_name((enum fsa_store_op)op),
+                             (unsigned long long)rs.ops[op][FSA_STORE_RESULT_OK],
+                             (unsigned long long)rs.ops[op][FSA_STORE_RESULT_ERROR],
+                             (unsigned long long)rs.ops[op][FSA_STORE_RESULT_DROPPED]);
+            len += w > 0 && (size_t)w < cap - len ? (size_t)w : 0;
+        }
+        int w = snprintf(out + len, cap - len,
+                         "},\"load_hits\":%llu,\"connects\":%llu,\"connect_failures\":%llu,\"reconnects\":%llu,"
+                         "\"pending\":%llu,\"state\":\"%s\"}}",
+                         (unsigned long long)rs.load_hits, (unsigned long long)rs.connects,
+                         (unsigned long long)rs.connect_failures, (unsigned long long)rs.reconnects,
+                         (unsigned long long)rs.pending, fsa_store_redis_state_name(rs.state));
+        len += w > 0 && (size_t)w < cap - len ? (size_t)w : 0;
+    }
+    return len;
 }
 
 size_t fsa_agent_stats_json(const struct fsa_agent *a, char *out, size_t cap)

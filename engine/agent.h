@@ -17,6 +17,8 @@
 
 #include "config.h"
 #include "calc/calc.h"
+#include "calc/store_redis.h"
+#include "calc/snapshot.h"
 #include "reactor.h"
 
 struct fsa_exporter;
@@ -35,8 +37,12 @@ bool fsa_agent_failed(const struct fsa_agent *a);
 /* Read side for the admin server and the stats log (any thread). */
 const struct fsa_config *fsa_agent_config(const struct fsa_agent *a);
 const struct fsa_exporter *fsa_agent_exporter(const struct fsa_agent *a);
+/* The Redis stores' counters summed over workers; false (and zeros) with storage: memory. */
+bool fsa_agent_store_stats(const struct fsa_agent *a, struct fsa_store_redis_stats *out);
 /* The calculators' counters summed over workers (legs_active is the sum of the gauges). */
 void fsa_agent_calc_stats(const struct fsa_agent *a, struct fsa_calc_stats *out);
+/* The workers' status-page snapshots (MOS histogram, worst legs) merged (calc/snapshot.h). */
+void fsa_agent_snapshot_read(const struct fsa_agent *a, struct fsa_snapshot_view *out);
 const struct fsa_instance_stats *fsa_agent_instance_stats(const struct fsa_agent *a, unsigned instance);
 /* Events of a kind from an instance processed by all workers. */
 uint64_t fsa_agent_events_processed(const struct fsa_agent *a, unsigned instance, enum fsa_event_kind kind);

@@ -15,6 +15,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "admin.h"
 #include "agent.h"
 #include "config.h"
 #include "export/exporter.h"
@@ -48,7 +49,7 @@ static void log_stats(const struct fsa_agent *agent, const char *msg)
     fsa_agent_stats_json(agent, json + 1, sizeof(json) - 1);
     char processed[32];
     snprintf(processed, sizeof(processed), "#%llu", (unsigned long long)fsa_agent_events_processed_total(agent));
-    static char calc[2048], export[4096];
+    static char calc[4096], export[4096];
     calc[0] = export[0] = '#';
     fsa_agent_calc_stats_json(agent, calc + 1, sizeof(calc) - 1);
     struct fsa_exporter_stats es;
@@ -115,6 +116,17 @@ int main(int argc, char **argv)
         fsa_config_free(&cfg);
         return 1;
     }
+    /* A port in use is an operator's mistake to see at once: one line, exit 1. */
+    struct fsa_admin *admin = NULL;
+    rc = fsa_admin_start(agent, &cfg, &admin, &why);
+    if (rc < 0) {
+        fsa_log_error(NULL, "cannot start the admin server on %s:%u: %s: %s", cfg.http_bind, (unsigned)cfg.http_port,
+                      why, strerror(-rc));
+        fsa_agent_stop(agent);
+        fsa_agent_destroy(agent);
+        fsa_config_free(&cfg);
+        return 1;
+    }
 
     int exit_code = 0;
     unsigned interval = cfg.engine.stats_log_interval_s;
@@ -138,6 +150,7 @@ int main(int argc, char **argv)
             log_stats(agent, "stats");
         }
     }
+    fsa_admin_stop(admin); /* it reads the agent: gone before the agent stops */
     fsa_agent_stop(agent);
     log_stats(agent, "final counters");
     fsa_agent_destroy(agent);

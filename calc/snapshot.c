@@ -1,0 +1,239 @@
+/*
+ * snapshot: see snapshot.h for what is kept and who may call what.
+ *
+ * The sequence lock (Boehm, "Can seqlocks get along with programming
+ * language memory models?"): the writer makes seq odd, fences (release),
+ * stores the words relaxed, then makes seq even with a release store; a
+ * reader loads seq (acquire), the words (relaxed), fences (acquire) and
+ * reloads seq: equal and even means the copy is one publish, whole.
+ */
+#include "snapshot.h"
+
+#include <math.h>
+#include <stdbool.h>
+#include <string.h>
+
+#include "calc/calc.h"
+#include "calc/emodel.h"
+#include "ring/fsa_str.h"
+
+#define READ_TRIES 64 /* a publish takes microseconds and comes every 250 ms: 64 tries never all collide */
+
+static inline void bump(atomic_uint_fast64_t *c)
+{
+    atomic_store_explicit(c, atomic_load_explicit(c, memory_order_relaxed) + 1, memory_order_relaxed);
+}
+
+void fsa_snapshot_init(struct fsa_snapshot *s)
+{
+    memset(s, 0, sizeof(*s));
+    for (unsigned i = 0; i < FSA_SNAP_MOS_BUCKETS; i++)
+        atomic_init(&s->mos_hist[i], 0);
+    atomic_init(&s->qos_without_mos, 0);
+    atomic_init(&s->seq, 0);
+    for (unsigned i = 0; i < FSA_SNAP_WORDS; i++)
+        atomic_init(&s->words[i], 0);
+}
+
+int fsa_snapshot_mos_bucket(double mos)
+{
+    if (isnan(mos))
+        return -1;
+    double b = floor((mos - FSA_SNAP_MOS_MIN) / FSA_SNAP_MOS_STEP);
+    if (b < 0)
+        return 0;
+    if (b >= FSA_SNAP_MOS_BUCKETS)
+        return FSA_SNAP_MOS_BUCKETS - 1; /* 4.5 itself, and anything above */
+    return (int)b;
+}
+
+void fsa_snapshot_note_qos(struct fsa_snapshot *s, const struct fsa_qos_record *q)
+{
+    int b = fsa_snapshot_mos_bucket(isfinite(q->mos_emodel) ? q->mos_emodel : q->mos_score);
+    bump(b < 0 ? &s->qos_without_mos : &s->mos_hist[b]);
+}
+
+/* ---- the walk (worker thread) ------------------------------------------------------------------------------ */
+
+static double live_mos(const struct fsa_leg *l)
+{
+    double jitter = l->jitter_sum_ms / l->jitter_count;
+    return fsa_emodel_eval((enum fsa_codec_class)l->codec_class, l->last_rtt_ms, jitter,
+                           (double)l->last_fraction / 256.0 * 100.0)
+        .mos;
+}
+
+/* Keeps the K lowest: insertion into a sorted array of K (a later equal MOS does not displace). */
+static void offer(struct fsa_snapshot *s, uint32_t idx, const struct fsa_leg *l, double mos)
+{
+    unsigned n = s->ncand;
+    if (n == FSA_SNAP_WORST && !(mos < s->cand[n - 1].mos))
+        return;
+    if (n < FSA_SNAP_WORST)
+        n++;
+    unsigned i = n - 1;
+    while (i > 0 && mos < s->cand[i - 1].mos) {
+        s->cand[i] = s->cand[i - 1];
+        i--;
+    }
+    s->cand[i] = (struct fsa_snap_cand){.idx = idx, .instance = l->instance, .created_us = l->created_us, .mos = mos};
+    s->ncand = n;
+}
+
+static void fill_leg(struct fsa_snap_leg *o, const struct fsa_calc *c, const struct fsa_leg *l)
+{
+    memset(o, 0, sizeof(*o));
+    fsa_str_copy(o->uuid, sizeof(o->uuid), fsa_str_make(l->uuid, strnlen(l->uuid, sizeof(l->uuid))));
+    fsa_str_copy(o->call_id, sizeof(o->call_id), fsa_str_make(l->call_id, strnlen(l->call_id, sizeof(l->call_id))));
+    const char *d = fsa_calc_label(c, l->domain_id), *k = fsa_calc_label(c, l->codec_id);
+    fsa_str_copy(o->domain, sizeof(o->domain), fsa_str_make(d, strnlen(d, FSA_LABEL_MAX)));
+    fsa_str_copy(o->codec, sizeof(o->codec), fsa_str_make(k, strnlen(k, FSA_LABEL_MAX)));
+    o->instance = l->instance;
+    o->direction = l->direction;
+    o->reports = l->jitter_count;
+    o->mos = live_mos(l);
+    o->jitter_ms = l->jitter_sum_ms / l->jitter_count;
+    o->loss_pct = (double)l->last_fraction / 256.0 * 100.0;
+    o->rtt_ms = l->last_rtt_ms;
+    o->created_us = l->created_us;
+}
+
+static void words_store(struct fsa_snapshot *s, const struct fsa_snap_worst *w)
+{
+    uint64_t tmp[FSA_SNAP_WORDS] = {0};
+    memcpy(tmp, w, sizeof(*w));
+    unsigned seq = atomic_load_explicit(&s->seq, memory_order_relaxed);
+    atomic_store_explicit(&s->seq, seq + 1, memory_order_relaxed);
+    atomic_thread_fence(memory_order_release);
+    for (unsigned i = 0; i < FSA_SNAP_WORDS; i++)
+        atomic_store_explicit(&s->words[i], tmp[i], memory_order_relaxed);
+    atomic_store_explicit(&s->seq, seq + 2, memory_order_release);
+}
+
+/* Worst first; equal MOS ordered by instance then Unique-ID, so the page does not shuffle. */
+static int leg_cmp(const struct fsa_snap_leg *a, const struct fsa_snap_leg *b)
+{
+    if (a->mos != b->mos)
+        return a->mos < b->mos ? -1 : 1;
+    if (a->instance != b->instance)
+        return a->instance < b->instance ? -1 : 1;
+    return strcmp(a->uuid, b->uuid);
+}
+
+/* Puts x into m, sorted worst first, if it is among the K worst; false if it is not. */
+static bool insert_worst(struct fsa_snap_worst *m, const struct fsa_snap_leg *x)
+{
+    unsigned n = m->n;
+    if (n == FSA_SNAP_WORST && leg_cmp(x, &m->leg[n - 1]) >= 0)
+        return false;
+    if (n < FSA_SNAP_WORST)
+        n++;
+    unsigned j = n - 1;
+    while (j > 0 && leg_cmp(x, &m->leg[j - 1]) < 0) {
+        m->leg[j] = m->leg[j - 1];
+        j--;
+    }
+    m->leg[j] = *x;
+    m->n = n;
+    return true;
+}
+
+/*
+ * Ends a pass: the candidates that are still the legs they were (a record
+ * may have been retired, or reused by a newer leg, since it was looked at)
+ * are read afresh and published.
+ */
+static void publish(struct fsa_snapshot *s, const struct fsa_calc *c)
+{
+    const struct fsa_leg_table *t = fsa_calc_legs(c);
+    struct fsa_snap_worst *w = &s->out;
+    w->n = 0;
+    for (unsigned i = 0; i < s->ncand; i++) {
+        const struct fsa_snap_cand *k = &s->cand[i];
+        if (k->idx >= t->high)
+            continue;
+        const struct fsa_leg *l = &t->legs[k->idx];
+        if (!l->uuid[0] || l->instance != k->instance || l->created_us != k->created_us || !l->jitter_count)
+            continue;
+        struct fsa_snap_leg x;
+        fill_leg(&x, c, l);
+        insert_worst(w, &x); /* read afresh: the order may have changed, and ties go the merge's way */
+    }
+    w->ranked = s->ranked;
+    w->live = s->live;
+    w->passes = ++s->passes;
+    words_store(s, w);
+    s->ncand = s->ranked = s->live = 0;
+}
+
+void fsa_snapshot_scan(struct fsa_snapshot *s, const struct fsa_calc *c, uint64_t now_ns, unsigned budget)
+{
+    const struct fsa_leg_table *t = fsa_calc_legs(c);
+    if (s->cursor == 0) {
+        if (now_ns < s->rest_until_ns)
+            return;
+        s->rest_until_ns = now_ns + FSA_SNAP_PASS_MIN_NS;
+    }
+    for (; budget; budget--) {
+        if (s->cursor >= t->high) {
+            publish(s, c);
+            s->cursor = 0;
+            return;
+        }
+        uint32_t idx = s->cursor++;
+        const struct fsa_leg *l = &t->legs[idx];
+        if (!l->uuid[0])
+            continue; /* a free record */
+        s->live++;
+        if (!l->jitter_count)
+            continue; /* no RTCP yet: nothing to rank it by */
+        s->ranked++;
+        offer(s, idx, l, live_mos(l));
+    }
+}
+
+/* ---- readers (any thread) ---------------------------------------------------------------------------------- */
+
+void fsa_snapshot_view_init(struct fsa_snapshot_view *v)
+{
+    memset(v, 0, sizeof(*v));
+}
+
+/* A consistent copy of the last publish; false if the writer kept getting in the way. */
+static bool words_load(const struct fsa_snapshot *s, struct fsa_snap_worst *w)
+{
+    uint64_t tmp[FSA_SNAP_WORDS];
+    for (int t = 0; t < READ_TRIES; t++) {
+        unsigned s1 = atomic_load_explicit(&s->seq, memory_order_acquire);
+        if (s1 & 1)
+            continue;
+        for (unsigned i = 0; i < FSA_SNAP_WORDS; i++)
+            tmp[i] = atomic_load_explicit(&s->words[i], memory_order_relaxed);
+        atomic_thread_fence(memory_order_acquire);
+        if (atomic_load_explicit(&s->seq, memory_order_relaxed) == s1) {
+            memcpy(w, tmp, sizeof(*w));
+            return true;
+        }
+    }
+    return false;
+}
+
+void fsa_snapshot_merge(struct fsa_snapshot_view *v, const struct fsa_snapshot *s)
+{
+    for (unsigned i = 0; i < FSA_SNAP_MOS_BUCKETS; i++)
+        v->mos_hist[i] += atomic_load_explicit(&s->mos_hist[i], memory_order_relaxed);
+    v->qos_without_mos += atomic_load_explicit(&s->qos_without_mos, memory_order_relaxed);
+    v->workers++;
+    static _Thread_local struct fsa_snap_worst w; /* ~3 KB: off the (admin) thread's stack */
+    if (!words_load(s, &w)) {
+        v->workers_missing++;
+        return;
+    }
+    v->worst.ranked += w.ranked;
+    v->worst.live += w.live;
+    v->worst.passes += w.passes;
+    /* w is sorted the same way: once one of its legs does not get in, none after it does. */
+    for (unsigned i = 0; i < w.n && i < FSA_SNAP_WORST; i++)
+        if (!insert_worst(&v->worst, &w.leg[i]))
+            break;
+}

@@ -1,0 +1,1351 @@
+/*
+ * store_redis: a worker's leg state, mirrored to Redis (store.h, store_redis.h).
+ *
+ * Key layout. One hash per leg:
+ *     <key_prefix><instance name>:<Unique-ID>     e.g. fsagent:leg:fs1:b0c6292b-0197-...
+ * The instance name keeps two FreeSWITCH servers' Unique-IDs apart and lets
+ * several agents share one Redis. Every save rewrites every field (HSET) and
+ * refreshes the TTL (EXPIRE ttl_s, 24 h by default); a retired leg is DELeted.
+ * Fields are text, readable with HGETALL (units as in struct fsa_leg_state):
+ *   instance, uuid          the key's parts, for people (a load trusts the key)
+ *   call_id, domain, codec  strings, "" = not known
+ *   direction               unknown | inbound | outbound
+ *   domain_source           none | variable_domain_name | sip_from_host | sip_to_host
+ *   codec_rate              Hz (0 = not known)
+ *   local_ip, remote_ip     IPv4 or IPv6 text, "" = not known
+ *   a_leg_hash              16 hex digits: fsa_hash64 of the A leg's Unique-ID (0: this is an A leg)
+ *   created_us              µs since the epoch of the leg's first event
+ *   jitter_count            RTCP report blocks seen, both directions
+ *   jitter_sum_ms, jitter_min_ms, jitter_max_ms, last_rtt_ms
+ *                           ms, decimal text that reads back to the same double
+ *                           (k/10^6 exactly as such, else %.16g or %.17g)
+ *   last_fraction           0..255 (x/256 = loss fraction of the last report)
+ *   rtcp_in_valid, rtcp_in_ssrc, rtcp_in_lost
+ *                           delta base of RECV_RTCP_MESSAGE reports (the inbound
+ *                           series): 1 when set, source SSRC (8 hex digits),
+ *                           last cumulative Lost as int32
+ *   rtcp_out_valid, rtcp_out_ssrc, rtcp_out_lost   the same for SEND_RTCP_MESSAGE
+ * An enum value without a name is written in decimal; a load reads both.
+ * Fields a load does not know are ignored and missing ones read as zero, so
+ * a later version may add fields.
+ *
+ * Pipeline. Commands are formatted (RESP, by hand) into one fixed buffer and
+ * their kinds into a ring of max_pending + 1 entries (the extra one is a
+ * load's, which must not be dropped behind saves): no allocation per event.
+ * A save or delete only appends; once `batch` commands have been appended,
+ * the worker writes what the socket takes and parses the replies that have
+ * arrived, without waiting (MSG_DONTWAIT). Replies are parsed by hiredis's
+ * redisReader with our own object functions, which count results and fill a
+ * load's state in place instead of building redisReply trees. A save or
+ * delete that finds the ring (or the byte buffer) full gets one such
+ * send/receive (at most one per FULL_RETRY_NS) and, still full, is dropped
+ * and counted: the queue never grows. A load appends its HGETALL after
+ * whatever is queued (same connection, so it sees every earlier save and
+ * delete) and waits for the answer; the worker's idle flush waits until
+ * every reply is in (or, with nothing queued, does one recv to notice a
+ * connection the server closed). Both waits, and a connect with its
+ * handshake (AUTH if a password is set, then SELECT db, which also proves
+ * Redis answers), are bounded by one deadline of timeout_ms per call (ppoll).
+ * A save costs the worker about 2 us of CPU (formatting, send, parsing the
+ * replies); one Redis serves about 80-100k saves/s here (test_store_redis).
+ *
+ * Failure. A socket error, a close, a protocol error, a wait past its
+ * deadline, or queued commands without any reply for timeout_ms take the
+ * store down: the connection is closed and every queued or unanswered
+ * operation counts as an error (Redis may have applied some of them; none
+ * was confirmed). While down, every call fails at once (no syscall), and the
+ * first call (or idle flush) after the backoff makes exactly one connect
+ * attempt; the backoff starts at backoff_min_ms and doubles per failed
+ * attempt up to backoff_max_ms. The worker keeps all leg state in memory
+ * regardless (calc.c). One log line per state change: unavailable/down with
+ * the cause, up again with the failed attempts and the time down. A command
+ * Redis refuses (e.g. OOM) is counted; the first one per connection is also
+ * logged. The password is never formatted into a log line (Redis's AUTH
+ * error does not echo it), and the buffer that carried AUTH is wiped.
+ *
+ * Host names are resolved (getaddrinfo, inside hiredis) at every connect
+ * attempt, without a bound: configure an IP literal where that matters.
+ *
+ * Thread contract: see store_redis.h.
+ */
+#include "store_redis.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <hiredis/hiredis.h>
+#include <math.h>
+#include <poll.h>
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+
+#include "ring/fsa_ring.h"
+#include "ring/fsa_str.h"
+#include "ring/fsa_time.h"
+
+#define OUT_CAP (256u * 1024u) /* unsent command bytes at most */
+#define CMD_MAX 4096u          /* a save's command is < 2 KiB: room kept at the buffer's tail */
+#define LOAD_RESERVE 512u      /* buffer room a save/delete leaves for a load's HGETALL */
+#define KEY_MAX (2 * FSA_STORE_REDIS_NAME_MAX + FSA_UUID_MAX + 8)
+#define READ_CHUNK 16384u /* bytes per recv: the reader keeps its own buffer below 2x this */
+#define ERR_TEXT 128
+#define FULL_RETRY_NS 50000u /* a full queue is looked at again (send/receive) after this long */
+
+/* What a queued command is, in send order. A save is two: its HSET, then its EXPIRE. */
+enum cmd { CMD_AUTH, CMD_SELECT, CMD_LOAD, CMD_SAVE_HSET, CMD_SAVE_EXPIRE, CMD_DEL };
+
+enum counter {
+    C_OPS, /* [op][result] */
+    C_LOAD_HITS = C_OPS + FSA_STORE_OP_COUNT * FSA_STORE_RESULT_COUNT,
+    C_CONNECTS,
+    C_CONNECT_FAILURES,
+    C_RECONNECTS,
+    C_PENDING,
+    C_STATE,
+    C_COUNT
+};
+
+/* ---- hash fields ------------------------------------------------------------------------------------------- */
+
+enum field {
+    F_INSTANCE,
+    F_UUID,
+    F_CALL_ID,
+    F_DIRECTION,
+    F_DOMAIN,
+    F_DOMAIN_SOURCE,
+    F_CODEC,
+    F_CODEC_RATE,
+    F_LOCAL_IP,
+    F_REMOTE_IP,
+    F_A_LEG_HASH,
+    F_CREATED_US,
+    F_JITTER_COUNT,
+    F_JITTER_SUM_MS,
+    F_JITTER_MIN_MS,
+    F_JITTER_MAX_MS,
+    F_LAST_RTT_MS,
+    F_LAST_FRACTION,
+    F_RTCP_IN_VALID,
+    F_RTCP_IN_SSRC,
+    F_RTCP_IN_LOST,
+    F_RTCP_OUT_VALID,
+    F_RTCP_OUT_SSRC,
+    F_RTCP_OUT_LOST,
+    F_COUNT
+};
+
+// clang-format off
+#define LIT(s) {(s), sizeof(s) - 1} /* FSA_STR_LIT is a compound literal: not for static tables */
+// clang-format on
+static const struct fsa_str field_names[F_COUNT] = {
+    LIT("instance"),      LIT("uuid"),           LIT("call_id"),       LIT("direction"),     LIT("domain"),
+    LIT("domain_source"), LIT("codec"),          LIT("codec_rate"),    LIT("local_ip"),      LIT("remote_ip"),
+    LIT("a_leg_hash"),    LIT("created_us"),     LIT("jitter_count"),  LIT("jitter_sum_ms"), LIT("jitter_min_ms"),
+    LIT("jitter_max_ms"), LIT("last_rtt_ms"),    LIT("last_fraction"), LIT("rtcp_in_valid"), LIT("rtcp_in_ssrc"),
+    LIT("rtcp_in_lost"),  LIT("rtcp_out_valid"), LIT("rtcp_out_ssrc"), LIT("rtcp_out_lost"),
+};
+static const struct fsa_str direction_names[] = {LIT("unknown"), LIT("inbound"), LIT("outbound")};
+static const struct fsa_str domain_source_names[] = {LIT("none"), LIT("variable_domain_name"), LIT("sip_from_host"),
+                                                     LIT("sip_to_host")};
+#undef LIT
+#define NAMES(a) (a), (sizeof(a) / sizeof((a)[0]))
+
+/* ---- the store --------------------------------------------------------------------------------------------- */
+
+struct fsa_store_redis {
+    /* Configuration (read-only after create). */
+    char host[256];
+    char password[256];
+    uint16_t port;
+    int db;
+    unsigned ttl_s, timeout_ms;
+    uint64_t timeout_ns, backoff_min_ns, backoff_max_ns;
+    unsigned max_pending, batch;
+    char prefix[FSA_STORE_REDIS_NAME_MAX];
+    size_t prefix_len;
+    char (*names)[FSA_STORE_REDIS_NAME_MAX];
+    unsigned nnames;
+    char label[FSA_STORE_REDIS_NAME_MAX];
+    char field_resp[F_COUNT][48]; /* "$<len>\r\n<name>\r\n" of each field name (w_bulk wants len + 24) */
+    uint8_t field_resp_len[F_COUNT];
+    fsa_store_redis_log_fn log;
+    void *log_ctx;
+
+    /* Connection and queue: the worker thread only. */
+    redisContext *rc; /* NULL when not connected */
+    int fd;
+    redisReader *reader;
+    char *out; /* [OUT_CAP]: unsent bytes are out[out_off, out_len) */
+    size_t out_off, out_len;
+    uint8_t *ring; /* [ring_cap] enum cmd of queued/unanswered commands, oldest at ring_head */
+    unsigned ring_cap, ring_head, nq;
+    unsigned since_send;  /* commands appended since the last write attempt */
+    uint64_t full_io_ns;  /* when a full queue last tried to make room */
+    uint64_t answered;    /* replies consumed, ever */
+    uint64_t progress_ns; /* last reply (or first send) while nq > 0; 0 = clock not started */
+    enum fsa_store_redis_state state;
+    uint64_t next_attempt_ns, backoff_ns, down_since_ns;
+    unsigned failed_attempts; /* connect attempts that failed since the store went down */
+    bool connecting, hs_failed, save_half_failed, cmd_err_logged;
+    char hs_err[ERR_TEXT + 32];
+
+    /* The reply being parsed (object functions below). */
+    int reply_type;
+    long long reply_elements;
+    char reply_err[ERR_TEXT];
+    struct fsa_leg_state *load_out; /* the waiting load's state, filled while its reply is parsed */
+    int load_field;                 /* field of the value to come, -1 = unknown / ignored */
+    bool load_bad;
+    int load_result;
+
+    /* Written by the worker thread only (load + store, no RMW), read by anyone. */
+    _Alignas(FSA_CACHELINE) atomic_uint_fast64_t ctr[C_COUNT];
+};
+
+static inline void ctr_add(struct fsa_store_redis *s, int i, uint64_t n)
+{
+    atomic_store_explicit(&s->ctr[i], atomic_load_explicit(&s->ctr[i], memory_order_relaxed) + n, memory_order_relaxed);
+}
+
+static inline void ctr_set(struct fsa_store_redis *s, int i, uint64_t v)
+{
+    atomic_store_explicit(&s->ctr[i], v, memory_order_relaxed);
+}
+
+static inline void count_op(struct fsa_store_redis *s, enum fsa_store_op op, enum fsa_store_result r)
+{
+    ctr_add(s, C_OPS + op * FSA_STORE_RESULT_COUNT + r, 1);
+}
+
+static void say(struct fsa_store_redis *s, bool fault, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+static void say(struct fsa_store_redis *s, bool fault, const char *fmt, ...)
+{
+    if (!s->log)
+        return;
+    char msg[384];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof(msg), fmt, ap);
+    va_end(ap);
+    s->log(s->log_ctx, fault, s->label, msg);
+}
+
+static const char *errno_text(int err, char *buf, size_t cap)
+{
+    return strerror_r(err, buf, cap); /* GNU: returns the message (static or buf) */
+}
+
+/* ---- formatting: RESP into a bounded buffer ---------------------------------------------------------------- */
+
+struct wbuf {
+    char *p, *end;
+    bool ok; /* false once something did not fit: the command is abandoned */
+};
+
+static void w_raw(struct wbuf *w, const char *src, size_t n)
+{
+    if (!w->ok || (size_t)(w->end - w->p) < n) {
+        w->ok = false;
+        return;
+    }
+    memcpy(w->p, src, n);
+    w->p += n;
+}
+
+/* Decimal digits of v into dst[20+]; returns the length. */
+static size_t fmt_u64(char *dst, uint64_t v)
+{
+    char tmp[20];
+    size_t n = 0;
+    do {
+        tmp[n++] = (char)('0' + v % 10);
+        v /= 10;
+    } while (v);
+    for (size_t i = 0; i < n; i++)
+        dst[i] = tmp[n - 1 - i];
+    return n;
+}
+
+static size_t fmt_i64(char *dst, int64_t v)
+{
+    if (v >= 0)
+        return fmt_u64(dst, (uint64_t)v);
+    dst[0] = '-';
+    return 1 + fmt_u64(dst + 1, 0 - (uint64_t)v);
+}
+
+static size_t fmt_hex(char *dst, uint64_t v, unsigned digits)
+{
+    static const char hex[] = "0123456789abcdef";
+    for (unsigned i = 0; i < digits; i++)
+        dst[i] = hex[(v >> (4 * (digits - 1 - i))) & 0xf];
+    return digits;
+}
+
+/* The shorter %g text (16 or 17 significant digits) that strtod reads back to v exactly. */
+static size_t fmt_double(char *dst, size_t cap, double v)
+{
+    if (isnan(v))
+        return (size_t)snprintf(dst, cap, "nan");
+    if (isinf(v))
+        return (size_t)snprintf(dst, cap, v > 0 ? "inf" : "-inf");
+    if (v == 0.0 && !signbit(v)) {
+        dst[0] = '0';
+        return 1;
+    }
+    /*
+     * Fast path, no printf: v is k / 10^6 for an integer k (jitter at 8 kHz is
+     * a multiple of 0.125 ms). m / 1e6 is the correctly rounded quotient, the
+     * same double strtod gives for the decimal text of k x 10^-6, so the
+     * check proves the text reads back to v.
+     */
+    double m = v * 1e6;
+    if (v != 0.0 && fabs(v) < 1e9 && m == nearbyint(m) && m / 1e6 == v) {
+        int64_t k = (int64_t)m;
+        uint64_t u = k < 0 ? 0 - (uint64_t)k : (uint64_t)k;
+        size_t n = 0;
+        if (k < 0)
+            dst[n++] = '-';
+        n += fmt_u64(dst + n, u / 1000000);
+        unsigned frac = (unsigned)(u % 1000000);
+        if (frac) {
+            dst[n++] = '.';
+            for (unsigned div = 100000; frac; div /= 10) {
+                dst[n++] = (char)('0' + frac / div);
+                frac %= div;
+            }
+        }
+        return n;
+    }
+    int n = 0;
+    for (int prec = 16; prec <= 17; prec++) { /* %g drops trailing zeros: 16 digits print 0.1 as "0.1" */
+        n = snprintf(dst, cap, "%.*g", prec, v);
+        if (prec == 17 || strtod(dst, NULL) == v)
+            break;
+    }
+    return (size_t)n;
+}
+
+/* "<type><n>\r\n" at o; returns the end. */
+static char *put_header(char *o, char type, uint64_t n)
+{
+    *o++ = type;
+    if (n < 10) {
+        *o++ = (char)('0' + n);
+    } else if (n < 100) { /* nearly every length in a save */
+        *o++ = (char)('0' + n / 10);
+        *o++ = (char)('0' + n % 10);
+    } else {
+        o += fmt_u64(o, n);
+    }
+    *o++ = '\r';
+    *o++ = '\n';
+    return o;
+}
+
+static void w_header(struct wbuf *w, char type, uint64_t n)
+{
+    if (!w->ok || w->end - w->p < 24) {
+        w->ok = false;
+        return;
+    }
+    w->p = put_header(w->p, type, n);
+}
+
+/* One bulk string, with a single room check (24 covers "$<len>\r\n" and the final "\r\n"). */
+static void w_bulk(struct wbuf *w, const char *p, size_t n)
+{
+    if (!w->ok || (size_t)(w->end - w->p) < n + 24) {
+        w->ok = false;
+        return;
+    }
+    char *o = put_header(w->p, '$', n);
+    memcpy(o, p, n);
+    o[n] = '\r';
+    o[n + 1] = '\n';
+    w->p = o + n + 2;
+}
+
+static void w_lit(struct wbuf *w, struct fsa_str s)
+{
+    w_bulk(w, s.p, s.n);
+}
+
+static void w_cstr(struct wbuf *w, const char *s, size_t cap)
+{
+    w_bulk(w, s, strnlen(s, cap));
+}
+
+static void w_u64(struct wbuf *w, uint64_t v)
+{
+    char b[24];
+    w_bulk(w, b, fmt_u64(b, v));
+}
+
+static void w_i64(struct wbuf *w, int64_t v)
+{
+    char b[24];
+    w_bulk(w, b, fmt_i64(b, v));
+}
+
+static void w_hex(struct wbuf *w, uint64_t v, unsigned digits)
+{
+    char b[16];
+    w_bulk(w, b, fmt_hex(b, v, digits));
+}
+
+static void w_double(struct wbuf *w, double v)
+{
+    char b[40];
+    w_bulk(w, b, fmt_double(b, sizeof(b), v));
+}
+
+static void w_enum(struct wbuf *w, unsigned v, const struct fsa_str *names, size_t nnames)
+{
+    if (v < nnames)
+        w_lit(w, names[v]);
+    else
+        w_u64(w, v);
+}
+
+static void w_ip(struct wbuf *w, const uint8_t ip[16], uint8_t family)
+{
+    char b[INET6_ADDRSTRLEN];
+    b[0] = '\0';
+    if ((family == 4 || family == 6) && !inet_ntop(family == 4 ? AF_INET : AF_INET6, ip, b, sizeof(b)))
+        b[0] = '\0';
+    w_cstr(w, b, sizeof(b));
+}
+
+/* A field name, from its RESP encoding made once at create. */
+static void w_field(struct wbuf *w, const struct fsa_store_redis *s, enum field f)
+{
+    w_raw(w, s->field_resp[f], s->field_resp_len[f]);
+}
+
+/* <prefix><instance name or decimal id>:<uuid> */
+static void w_key(struct fsa_store_redis *s, struct wbuf *w, uint16_t instance, const char *uuid, size_t n)
+{
+    char key[KEY_MAX];
+    size_t k = 0;
+    memcpy(key, s->prefix, s->prefix_len);
+    k += s->prefix_len;
+    if (instance < s->nnames && s->names[instance][0]) {
+        size_t nl = strlen(s->names[instance]);
+        memcpy(key + k, s->names[instance], nl);
+        k += nl;
+    } else {
+        k += fmt_u64(key + k, instance);
+    }
+    key[k++] = ':';
+    memcpy(key + k, uuid, n); /* n < FSA_UUID_MAX: checked by the callers */
+    k += n;
+    w_bulk(w, key, k);
+}
+
+static void w_instance_name(struct fsa_store_redis *s, struct wbuf *w, uint16_t instance)
+{
+    if (instance < s->nnames && s->names[instance][0])
+        w_cstr(w, s->names[instance], FSA_STORE_REDIS_NAME_MAX);
+    else
+        w_u64(w, instance);
+}
+
+/* ---- parsing a loaded hash --------------------------------------------------------------------------------- */
+
+static int field_lookup(const char *p, size_t n)
+{
+    for (int f = 0; f < F_COUNT; f++)
+        if (fsa_str_eq(field_names[f], fsa_str_make(p, n)))
+            return f;
+    return -1;
+}
+
+static bool p_str(char *dst, size_t cap, struct fsa_str v)
+{
+    if (v.n >= cap || memchr(v.p, '\0', v.n))
+        return false; /* longer than anything we write: not ours */
+    memcpy(dst, v.p, v.n);
+    dst[v.n] = '\0';
+    return true;
+}
+
+static bool p_u64(struct fsa_str v, uint64_t max, uint64_t *out)
+{
+    return fsa_str_to_u64(v, out) && *out <= max;
+}
+
+static bool p_u8(struct fsa_str v, uint8_t *out)
+{
+    uint64_t x;
+    if (!p_u64(v, UINT8_MAX, &x))
+        return false;
+    *out = (uint8_t)x;
+    return true;
+}
+
+static bool p_u32(struct fsa_str v, uint32_t *out)
+{
+    uint64_t x;
+    if (!p_u64(v, UINT32_MAX, &x))
+        return false;
+    *out = (uint32_t)x;
+    return true;
+}
+
+static bool p_enum(struct fsa_str v, const struct fsa_str *names, size_t nnames, uint8_t *out)
+{
+    for (size_t i = 0; i < nnames; i++)
+        if (fsa_str_eq(v, names[i])) {
+            *out = (uint8_t)i;
+            return true;
+        }
+    return p_u8(v, out);
+}
+
+static bool p_flag(struct fsa_str v, uint8_t *flags, uint8_t bit)
+{
+    if (fsa_str_eq_lit(v, "1", 1))
+        *flags |= bit;
+    else if (fsa_str_eq_lit(v, "0", 1))
+        *flags &= (uint8_t)~bit;
+    else
+        return false;
+    return true;
+}
+
+static bool p_double(struct fsa_str v, double *out)
+{
+    if (fsa_str_to_double(v, out))
+        return true;
+    if (fsa_str_eq_lit(v, "nan", 3))
+        *out = NAN;
+    else if (fsa_str_eq_lit(v, "inf", 3))
+        *out = INFINITY;
+    else if (fsa_str_eq_lit(v, "-inf", 4))
+        *out = -INFINITY;
+    else
+        return false;
+    return true;
+}
+
+static bool p_ip(struct fsa_str v, uint8_t ip[16], uint8_t *family)
+{
+    memset(ip, 0, 16);
+    *family = 0;
+    if (v.n == 0)
+        return true;
+    char b[INET6_ADDRSTRLEN];
+    if (!p_str(b, sizeof(b), v))
+        return false;
+    bool v6 = memchr(v.p, ':', v.n) != NULL;
+    if (inet_pton(v6 ? AF_INET6 : AF_INET, b, ip) != 1)
+        return false;
+    *family = v6 ? 6 : 4;
+    return true;
+}
+
+static bool p_ssrc(struct fsa_str v, uint32_t *out)
+{
+    uint64_t x;
+    if (v.n > 8 || !fsa_str_hex_to_u64(v, &x))
+        return false;
+    *out = (uint32_t)x;
+    return true;
+}
+
+static bool p_lost(struct fsa_str v, int32_t *out)
+{
+    int64_t x;
+    if (!fsa_str_to_i64(v, &x) || x < INT32_MIN || x > INT32_MAX)
+        return false;
+    *out = (int32_t)x;
+    return true;
+}
+
+static bool parse_field(struct fsa_leg_state *o, int f, struct fsa_str v)
+{
+    switch ((enum field)f) {
+    case F_INSTANCE:
+    case F_UUID: return true; /* the key says them */
+    case F_CALL_ID: return p_str(o->call_id, sizeof(o->call_id), v);
+    case F_DIRECTION: return p_enum(v, NAMES(direction_names), &o->direction);
+    case F_DOMAIN: return p_str(o->domain, sizeof(o->domain), v);
+    case F_DOMAIN_SOURCE: return p_enum(v, NAMES(domain_source_names), &o->domain_rank);
+    case F_CODEC: return p_str(o->codec, sizeof(o->codec), v);
+    case F_CODEC_RATE: return p_u32(v, &o->codec_rate);
+    case F_LOCAL_IP: return p_ip(v, o->local_ip, &o->local_ip_family);
+    case F_REMOTE_IP: return p_ip(v, o->remote_ip, &o->remote_ip_family);
+    case F_A_LEG_HASH: return fsa_str_hex_to_u64(v, &o->a_leg_hash);
+    case F_CREATED_US: return p_u64(v, UINT64_MAX, &o->created_us);
+    case F_JITTER_COUNT: return p_u32(v, &o->jitter_count);
+    case F_JITTER_SUM_MS: return p_double(v, &o->jitter_sum_ms);
+    case F_JITTER_MIN_MS: return p_double(v, &o->jitter_min_ms);
+    case F_JITTER_MAX_MS: return p_double(v, &o->jitter_max_ms);
+    case F_LAST_RTT_MS: return p_double(v, &o->last_rtt_ms);
+    case F_LAST_FRACTION: return p_u8(v, &o->last_fraction);
+    case F_RTCP_IN_VALID: return p_flag(v, &o->rtcp_ok, FSA_LEG_RTCP_RECV_OK);
+    case F_RTCP_IN_SSRC: return p_ssrc(v, &o->rtcp[FSA_LEG_RTCP_RECV].source_ssrc);
+    case F_RTCP_IN_LOST: return p_lost(v, &o->rtcp[FSA_LEG_RTCP_RECV].last_lost);
+    case F_RTCP_OUT_VALID: return p_flag(v, &o->rtcp_ok, FSA_LEG_RTCP_SEND_OK);
+    case F_RTCP_OUT_SSRC: return p_ssrc(v, &o->rtcp[FSA_LEG_RTCP_SEND].source_ssrc);
+    case F_RTCP_OUT_LOST: return p_lost(v, &o->rtcp[FSA_LEG_RTCP_SEND].last_lost);
+    case F_COUNT: break;
+    }
+    return true;
+}
+
+/* ---- reply objects: counted and parsed in place, nothing allocated ----------------------------------------- */
+
+static void *obj_string(const redisReadTask *t, char *str, size_t len)
+{
+    struct fsa_store_redis *s = t->privdata;
+    if (!t->parent) {
+        s->reply_type = t->type;
+        if (t->type == REDIS_REPLY_ERROR) {
+            size_t n = len < sizeof(s->reply_err) - 1 ? len : sizeof(s->reply_err) - 1;
+            memcpy(s->reply_err, str, n);
+            s->reply_err[n] = '\0';
+        }
+    } else if (s->nq && s->ring[s->ring_head] == CMD_LOAD && s->load_out) {
+        /* HGETALL: field names at even positions, their values at odd ones. */
+        if (t->idx % 2 == 0)
+            s->load_field = field_lookup(str, len);
+        else if (s->load_field >= 0 && !parse_field(s->load_out, s->load_field, fsa_str_make(str, len)))
+            s->load_bad = true;
+    }
+    return s; /* any non-NULL pointer: the reader only passes it back to us */
+}
+
+static void *obj_array(const redisReadTask *t, int elements)
+{
+    struct fsa_store_redis *s = t->privdata;
+    if (!t->parent) {
+        s->reply_type = t->type;
+        s->reply_elements = elements;
+    }
+    return s;
+}
+
+static void *obj_integer(const redisReadTask *t, long long v)
+{
+    struct fsa_store_redis *s = t->privdata;
+    (void)v;
+    if (!t->parent)
+        s->reply_type = t->type;
+    return s;
+}
+
+static void *obj_nil(const redisReadTask *t)
+{
+    struct fsa_store_redis *s = t->privdata;
+    if (!t->parent)
+        s->reply_type = t->type;
+    return s;
+}
+
+static void obj_free(void *obj)
+{
+    (void)obj;
+}
+
+static redisReplyObjectFunctions reply_objects = {
+    .createString = obj_string,
+    .createArray = obj_array,
+    .createInteger = obj_integer,
+    .createNil = obj_nil,
+    .freeObject = obj_free,
+};
+
+static bool reader_renew(struct fsa_store_redis *s)
+{
+    if (s->reader)
+        redisReaderFree(s->reader);
+    s->reader = redisReaderCreateWithFunctions(&reply_objects);
+    if (!s->reader)
+        return false;
+    s->reader->privdata = s;
+    /*
+     * Keep the parse buffer once grown (hiredis frees it when more than 16 KiB
+     * sits unused): no free/malloc per recv. It stays below 2 x READ_CHUNK
+     * plus one partial reply.
+     */
+    s->reader->maxbuf = 0;
+    return true;
+}
+
+static void reply_reset(struct fsa_store_redis *s)
+{
+    s->reply_type = 0;
+    s->reply_elements = 0;
+    s->reply_err[0] = '\0';
+    s->load_field = -1;
+    s->load_bad = false;
+}
+
+/* ---- queue ------------------------------------------------------------------------------------------------- */
+
+static void ring_push(struct fsa_store_redis *s, enum cmd c)
+{
+    if (s->nq == 0)
+        s->progress_ns = 0; /* the no-reply clock starts at the next send */
+    s->ring[(s->ring_head + s->nq) % s->ring_cap] = (uint8_t)c;
+    s->nq++;
+    s->since_send++;
+}
+
+/* A command's reply is in: count it. */
+static void complete_head(struct fsa_store_redis *s, uint64_t now)
+{
+    enum cmd c = s->ring[s->ring_head];
+    s->ring_head = (s->ring_head + 1) % s->ring_cap;
+    s->nq--;
+    s->answered++;
+    s->progress_ns = s->nq ? now : 0;
+    bool err = s->reply_type == REDIS_REPLY_ERROR;
+    switch (c) {
+    case CMD_AUTH:
+    case CMD_SELECT:
+        if (err && !s->hs_failed) {
+            s->hs_failed = true;
+            snprintf(s->hs_err, sizeof(s->hs_err), "%s refused: %s", c == CMD_AUTH ? "AUTH" : "SELECT", s->reply_err);
+        }
+        break;
+    case CMD_LOAD:
+        if (err || (s->reply_type != REDIS_REPLY_ARRAY && s->reply_type != REDIS_REPLY_NIL))
+            s->load_result = -EPROTO;
+        else if (s->reply_type == REDIS_REPLY_NIL || s->reply_elements == 0)
+            s->load_result = 0;
+        else
+            s->load_result = s->load_bad ? -EBADMSG : 1;
+        count_op(s, FSA_STORE_OP_LOAD, s->load_result >= 0 ? FSA_STORE_RESULT_OK : FSA_STORE_RESULT_ERROR);
+        if (s->load_result == 1)
+            ctr_add(s, C_LOAD_HITS, 1);
+        break;
+    case CMD_SAVE_HSET: s->save_half_failed = err; break;
+    case CMD_SAVE_EXPIRE:
+        count_op(s, FSA_STORE_OP_SAVE, err || s->save_half_failed ? FSA_STORE_RESULT_ERROR : FSA_STORE_RESULT_OK);
+        s->save_half_failed = false;
+        break;
+    case CMD_DEL: count_op(s, FSA_STORE_OP_DELETE, err ? FSA_STORE_RESULT_ERROR : FSA_STORE_RESULT_OK); break;
+    }
+    if (err && c != CMD_AUTH && c != CMD_SELECT && !s->cmd_err_logged) {
+        s->cmd_err_logged = true;
+        say(s, true, "Redis %s port %u refused a command: %s (counted; not logged again on this connection)", s->host,
+            s->port, s->reply_err);
+    }
+    reply_reset(s);
+}
+
+/* Every queued or unanswered command fails with the connection. */
+static void fail_queued(struct fsa_store_redis *s)
+{
+    for (unsigned i = 0; i < s->nq; i++) {
+        switch ((enum cmd)s->ring[(s->ring_head + i) % s->ring_cap]) {
+        case CMD_LOAD: count_op(s, FSA_STORE_OP_LOAD, FSA_STORE_RESULT_ERROR); break;
+        case CMD_SAVE_EXPIRE: count_op(s, FSA_STORE_OP_SAVE, FSA_STORE_RESULT_ERROR); break;
+        case CMD_DEL: count_op(s, FSA_STORE_OP_DELETE, FSA_STORE_RESULT_ERROR); break;
+        case CMD_AUTH:
+        case CMD_SELECT:
+        case CMD_SAVE_HSET: break; /* not operations of their own */
+        }
+    }
+    s->ring_head = 0;
+    s->nq = 0;
+    s->since_send = 0;
+    s->save_half_failed = false;
+    s->out_off = s->out_len = 0;
+    ctr_set(s, C_PENDING, 0);
+}
+
+static void set_state(struct fsa_store_redis *s, enum fsa_store_redis_state st)
+{
+    s->state = st;
+    ctr_set(s, C_STATE, st);
+}
+
+/*
+ * The connection failed (or could not be made): close it, fail what was
+ * queued, go down (logged once) and schedule the next attempt.
+ */
+static void conn_fail(struct fsa_store_redis *s, uint64_t now, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+static void conn_fail(struct fsa_store_redis *s, uint64_t now, const char *fmt, ...)
+{
+    char cause[256];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(cause, sizeof(cause), fmt, ap);
+    va_end(ap);
+
+    fail_queued(s);
+    if (s->rc)
+        redisFree(s->rc);
+    s->rc = NULL;
+    s->fd = -1;
+    /* A reply may have been cut in the middle: the next connection starts with a clean parser (or retries it). */
+    (void)reader_renew(s);
+    reply_reset(s);
+    if (s->connecting) {
+        ctr_add(s, C_CONNECT_FAILURES, 1);
+        s->failed_attempts++;
+    }
+    if (s->state != FSA_STORE_REDIS_DOWN) {
+        say(s, true, "Redis %s port %u %s: %s; leg state stays in memory, reconnecting with backoff %u..%u ms", s->host,
+            s->port, s->state == FSA_STORE_REDIS_UP ? "down" : "unavailable", cause,
+            (unsigned)(s->backoff_min_ns / 1000000), (unsigned)(s->backoff_max_ns / 1000000));
+        set_state(s, FSA_STORE_REDIS_DOWN);
+        s->down_since_ns = now;
+        s->backoff_ns = s->backoff_min_ns;
+        if (!s->connecting)
+            s->failed_attempts = 0;
+    } else {
+        s->backoff_ns = s->backoff_ns * 2 < s->backoff_max_ns ? s->backoff_ns * 2 : s->backoff_max_ns;
+    }
+    s->next_attempt_ns = now + s->backoff_ns;
+}
+
+/* Replies that are complete in the reader's buffer. */
+static bool drain_replies(struct fsa_store_redis *s, uint64_t now)
+{
+    for (;;) {
+        void *obj = NULL;
+        if (redisReaderGetReply(s->reader, &obj) != REDIS_OK) {
+            conn_fail(s, now, "protocol error: %s", s->reader->errstr);
+            return false;
+        }
+        if (!obj)
+            break;
+        if (s->nq == 0) {
+            conn_fail(s, now, "protocol error: a reply nothing asked for");
+            return false;
+        }
+        complete_head(s, now);
+    }
+    ctr_set(s, C_PENDING, s->nq);
+    return true;
+}
+
+/*
+ * Non-blocking: writes what the socket takes, consumes the replies that
+ * arrived, and takes the store down when commands wait for a reply longer
+ * than timeout_ms. false: the connection failed (handled).
+ */
+static bool io_step(struct fsa_store_redis *s, uint64_t now)
+{
+    char eb[64];
+    s->since_send = 0;
+    while (s->out_off < s->out_len) {
+        ssize_t n = send(s->fd, s->out + s->out_off, s->out_len - s->out_off, MSG_NOSIGNAL | MSG_DONTWAIT);
+        if (n > 0) {
+            s->out_off += (size_t)n;
+        } else if (n < 0 && errno == EINTR) {
+            continue;
+        } else if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+            break;
+        } else {
+            conn_fail(s, now, "send: %s", errno_text(errno, eb, sizeof(eb)));
+            return false;
+        }
+    }
+    if (s->out_off == s->out_len)
+        s->out_off = s->out_len = 0;
+    if (s->nq && s->progress_ns == 0)
+        s->progress_ns = now;
+
+    char buf[READ_CHUNK];
+    for (;;) {
+        ssize_t n = recv(s->fd, buf, sizeof(buf), MSG_DONTWAIT);
+        if (n > 0) {
+            if (redisReaderFeed(s->reader, buf, (size_t)n) != REDIS_OK) {
+                conn_fail(s, now, "protocol error: %s", s->reader->errstr);
+                return false;
+            }
+            if (!drain_replies(s, now))
+                return false;
+            if ((size_t)n < sizeof(buf))
+                break;
+        } else if (n == 0) {
+            conn_fail(s, now, "connection closed by the server");
+            return false;
+        } else if (errno == EINTR) {
+            continue;
+        } else if (errno == EAGAIN || errno == EWOULDBLOCK) {
+            break;
+        } else {
+            conn_fail(s, now, "recv: %s", errno_text(errno, eb, sizeof(eb)));
+            return false;
+        }
+    }
+    if (s->nq && now - s->progress_ns > s->timeout_ns) {
+        conn_fail(s, now, "no reply within %u ms", s->timeout_ms);
+        return false;
+    }
+    return true;
+}
+
+static void sleep_on_fd(int fd, short events, uint64_t now, uint64_t deadline)
+{
+    uint64_t left = deadline - now;
+    struct timespec ts = {.tv_sec = (time_t)(left / 1000000000u), .tv_nsec = (long)(left % 1000000000u)};
+    struct pollfd p = {.fd = fd, .events = events};
+    (void)ppoll(&p, 1, &ts, NULL); /* EINTR or a wake-up: the caller looks again */
+}
+
+/* Blocks until `target` replies have been consumed, or the deadline (then the store goes down). */
+static bool io_wait(struct fsa_store_redis *s, uint64_t target, uint64_t deadline)
+{
+    for (;;) {
+        uint64_t now = fsa_mono_ns();
+        if (!io_step(s, now))
+            return false;
+        if (s->answered >= target)
+            return true;
+        if (now >= deadline) {
+            conn_fail(s, now, "no reply within %u ms", s->timeout_ms);
+            return false;
+        }
+        sleep_on_fd(s->fd, (short)(POLLIN | (s->out_len > s->out_off ? POLLOUT : 0)), now, deadline);
+    }
+}
+
+/* ---- commands ---------------------------------------------------------------------------------------------- */
+
+/* Where the next command goes: unsent bytes moved to the front when the tail is short. */
+static struct wbuf out_begin(struct fsa_store_redis *s, size_t reserve)
+{
+    if (s->out_off == s->out_len) {
+        s->out_off = s->out_len = 0;
+    } else if (s->out_off && OUT_CAP - s->out_len < CMD_MAX) {
+        memmove(s->out, s->out + s->out_off, s->out_len - s->out_off);
+        s->out_len -= s->out_off;
+        s->out_off = 0;
+    }
+    return (struct wbuf){s->out + s->out_len, s->out + OUT_CAP - reserve, true};
+}
+
+struct leg_key {
+    uint16_t instance;
+    const char *uuid;
+    size_t n;
+};
+
+static void build_save(struct fsa_store_redis *s, struct wbuf *w, const void *arg)
+{
+    const struct fsa_leg_state *st = arg;
+    struct leg_key k = {st->instance, st->uuid, strnlen(st->uuid, sizeof(st->uuid))};
+    w_header(w, '*', 2 + 2 * F_COUNT);
+    w_bulk(w, "HSET", 4);
+    w_key(s, w, k.instance, k.uuid, k.n);
+    w_field(w, s, F_INSTANCE), w_instance_name(s, w, st->instance);
+    w_field(w, s, F_UUID), w_bulk(w, k.uuid, k.n);
+    w_field(w, s, F_CALL_ID), w_cstr(w, st->call_id, sizeof(st->call_id));
+    w_field(w, s, F_DIRECTION), w_enum(w, st->direction, NAMES(direction_names));
+    w_field(w, s, F_DOMAIN), w_cstr(w, st->domain, sizeof(st->domain));
+    w_field(w, s, F_DOMAIN_SOURCE), w_enum(w, st->domain_rank, NAMES(domain_source_names));
+    w_field(w, s, F_CODEC), w_cstr(w, st->codec, sizeof(st->codec));
+    w_field(w, s, F_CODEC_RATE), w_u64(w, st->codec_rate);
+    w_field(w, s, F_LOCAL_IP), w_ip(w, st->local_ip, st->local_ip_family);
+    w_field(w, s, F_REMOTE_IP), w_ip(w, st->remote_ip, st->remote_ip_family);
+    w_field(w, s, F_A_LEG_HASH), w_hex(w, st->a_leg_hash, 16);
+    w_field(w, s, F_CREATED_US), w_u64(w, st->created_us);
+    w_field(w, s, F_JITTER_COUNT), w_u64(w, st->jitter_count);
+    w_field(w, s, F_JITTER_SUM_MS), w_double(w, st->jitter_sum_ms);
+    w_field(w, s, F_JITTER_MIN_MS), w_double(w, st->jitter_min_ms);
+    w_field(w, s, F_JITTER_MAX_MS), w_double(w, st->jitter_max_ms);
+    w_field(w, s, F_LAST_RTT_MS), w_double(w, st->last_rtt_ms);
+    w_field(w, s, F_LAST_FRACTION), w_u64(w, st->last_fraction);
+    w_field(w, s, F_RTCP_IN_VALID), w_u64(w, (st->rtcp_ok & FSA_LEG_RTCP_RECV_OK) != 0);
+    w_field(w, s, F_RTCP_IN_SSRC), w_hex(w, st->rtcp[FSA_LEG_RTCP_RECV].source_ssrc, 8);
+    w_field(w, s, F_RTCP_IN_LOST), w_i64(w, st->rtcp[FSA_LEG_RTCP_RECV].last_lost);
+    w_field(w, s, F_RTCP_OUT_VALID), w_u64(w, (st->rtcp_ok & FSA_LEG_RTCP_SEND_OK) != 0);
+    w_field(w, s, F_RTCP_OUT_SSRC), w_hex(w, st->rtcp[FSA_LEG_RTCP_SEND].source_ssrc, 8);
+    w_field(w, s, F_RTCP_OUT_LOST), w_i64(w, st->rtcp[FSA_LEG_RTCP_SEND].last_lost);
+
+    w_header(w, '*', 3);
+    w_bulk(w, "EXPIRE", 6);
+    w_key(s, w, k.instance, k.uuid, k.n);
+    w_u64(w, s->ttl_s);
+}
+
+static void build_del(struct fsa_store_redis *s, struct wbuf *w, const void *arg)
+{
+    const struct leg_key *k = arg;
+    w_header(w, '*', 2);
+    w_bulk(w, "DEL", 3);
+    w_key(s, w, k->instance, k->uuid, k->n);
+}
+
+static void build_load(struct fsa_store_redis *s, struct wbuf *w, const void *arg)
+{
+    const struct leg_key *k = arg;
+    w_header(w, '*', 2);
+    w_bulk(w, "HGETALL", 7);
+    w_key(s, w, k->instance, k->uuid, k->n);
+}
+
+static void build_handshake(struct fsa_store_redis *s, struct wbuf *w, const void *arg)
+{
+    (void)arg;
+    if (s->password[0]) {
+        w_header(w, '*', 2);
+        w_bulk(w, "AUTH", 4);
+        w_cstr(w, s->password, sizeof(s->password));
+    }
+    w_header(w, '*', 2);
+    w_bulk(w, "SELECT", 6);
+    w_u64(w, (uint64_t)s->db);
+}
+
+/*
+ * Queues one operation's commands. A full queue first gets a non-blocking
+ * send/receive to make room; still full: a save/delete is dropped (counted).
+ * 0, -ENOBUFS (dropped) or -EIO (the connection failed; counted as error).
+ */
+static int enqueue(struct fsa_store_redis *s, enum fsa_store_op op, const enum cmd *cmds, unsigned ncmds,
+                   void (*build)(struct fsa_store_redis *, struct wbuf *, const void *), const void *arg)
+{
+    /* A load may use the last ring entry and the buffer's reserve: it never waits behind saves. */
+    unsigned cap = op == FSA_STORE_OP_LOAD ? s->max_pending + 1 : s->max_pending;
+    size_t reserve = op == FSA_STORE_OP_LOAD ? 0 : LOAD_RESERVE;
+    for (int attempt = 0;; attempt++) {
+        if (s->nq + ncmds <= cap) {
+            struct wbuf w = out_begin(s, reserve);
+            build(s, &w, arg);
+            if (w.ok) {
+                s->out_len = (size_t)(w.p - s->out);
+                for (unsigned i = 0; i < ncmds; i++)
+                    ring_push(s, cmds[i]);
+                ctr_set(s, C_PENDING, s->nq);
+                return 0;
+            }
+        }
+        /*
+         * Full. One non-blocking send/receive may make room, but not again
+         * within FULL_RETRY_NS: when Redis is behind, a drop costs a clock
+         * read rather than two syscalls per event.
+         */
+        uint64_t now = attempt ? 0 : fsa_mono_ns();
+        if (attempt || (op != FSA_STORE_OP_LOAD && now - s->full_io_ns < FULL_RETRY_NS)) {
+            count_op(s, op, op == FSA_STORE_OP_LOAD ? FSA_STORE_RESULT_ERROR : FSA_STORE_RESULT_DROPPED);
+            return -ENOBUFS;
+        }
+        s->full_io_ns = now;
+        if (!io_step(s, now)) {
+            count_op(s, op, FSA_STORE_RESULT_ERROR);
+            return -EIO;
+        }
+    }
+}
+
+/* ---- connection -------------------------------------------------------------------------------------------- */
+
+static bool conn_open(struct fsa_store_redis *s, uint64_t now, uint64_t deadline)
+{
+    char eb[64];
+    s->connecting = true;
+    bool ok = false;
+    if (!s->reader && !reader_renew(s)) {
+        conn_fail(s, now, "out of memory");
+        goto out;
+    }
+    redisContext *c = redisConnectNonBlock(s->host, s->port);
+    if (!c || c->err) {
+        char cause[sizeof(c->errstr)];
+        snprintf(cause, sizeof(cause), "%s", c ? c->errstr : "out of memory");
+        if (c)
+            redisFree(c);
+        conn_fail(s, now, "connect: %s", cause);
+        goto out;
+    }
+    s->rc = c;
+    s->fd = c->fd;
+    for (;;) { /* the TCP handshake, within the same deadline */
+        struct pollfd p = {.fd = s->fd, .events = POLLOUT};
+        now = fsa_mono_ns();
+        if (now >= deadline) {
+            conn_fail(s, now, "connect: no answer within %u ms", s->timeout_ms);
+            goto out;
+        }
+        uint64_t left = deadline - now;
+        struct timespec ts = {.tv_sec = (time_t)(left / 1000000000u), .tv_nsec = (long)(left % 1000000000u)};
+        int r = ppoll(&p, 1, &ts, NULL);
+        if (r > 0)
+            break;
+        if (r < 0 && errno != EINTR) {
+            conn_fail(s, now, "connect: poll: %s", errno_text(errno, eb, sizeof(eb)));
+            goto out;
+        }
+    }
+    int soerr = 0;
+    socklen_t len = sizeof(soerr);
+    if (getsockopt(s->fd, SOL_SOCKET, SO_ERROR, &soerr, &len) < 0)
+        soerr = errno;
+    if (soerr) {
+        conn_fail(s, fsa_mono_ns(), "connect: %s", errno_text(soerr, eb, sizeof(eb)));
+        goto out;
+    }
+
+    s->hs_failed = false;
+    s->cmd_err_logged = false;
+    struct wbuf w = out_begin(s, 0);
+    build_handshake(s, &w, NULL);
+    size_t hs_len = (size_t)(w.p - s->out);
+    if (!w.ok) { /* a 255-byte password always fits: cannot happen */
+        conn_fail(s, fsa_mono_ns(), "handshake does not fit");
+        goto out;
+    }
+    s->out_len = hs_len;
+    if (s->password[0])
+        ring_push(s, CMD_AUTH);
+    ring_push(s, CMD_SELECT);
+    bool answered = io_wait(s, s->answered + s->nq, deadline);
+    explicit_bzero(s->out, hs_len); /* the password does not linger in the buffer */
+    if (!answered)
+        goto out;
+    if (s->hs_failed) {
+        conn_fail(s, fsa_mono_ns(), "%s", s->hs_err);
+        goto out;
+    }
+
+    now = fsa_mono_ns();
+    ctr_add(s, C_CONNECTS, 1);
+    if (s->state == FSA_STORE_REDIS_DOWN) {
+        ctr_add(s, C_RECONNECTS, 1);
+        say(s, false, "Redis %s port %u db %d up again after %u failed attempt(s), %llu ms down", s->host, s->port,
+            s->db, s->failed_attempts, (unsigned long long)((now - s->down_since_ns) / 1000000));
+    } else {
+        say(s, false, "Redis %s port %u db %d connected", s->host, s->port, s->db);
+    }
+    set_state(s, FSA_STORE_REDIS_UP);
+    s->backoff_ns = s->backoff_min_ns;
+    s->failed_attempts = 0;
+    ok = true;
+out:
+    s->connecting = false;
+    return ok;
+}
+
+/*
+ * Connected, or one attempt if the backoff allows it (none while it runs).
+ * deadline 0: now + timeout_ms. Reads the clock only when not connected.
+ */
+static bool ensure_up(struct fsa_store_redis *s, uint64_t deadline)
+{
+    if (s->state == FSA_STORE_REDIS_UP)
+        return true;
+    uint64_t now = fsa_mono_ns();
+    if (s->state == FSA_STORE_REDIS_DOWN && now < s->next_attempt_ns)
+        return false;
+    return conn_open(s, now, deadline ? deadline : now + s->timeout_ns);
+}
+
+/* ---- the store operations ---------------------------------------------------------------------------------- */
+
+/* Sends a full batch; false (the op already counted as failed) when that took the connection down. */
+static bool maybe_send(struct fsa_store_redis *s)
+{
+    return s->since_send < s->batch || io_step(s, fsa_mono_ns());
+}
+
+/*
+ * Checks the arguments and the connection (one attempt if due); 0, or the
+ * error (already counted). deadline 0: now + timeout_ms.
+ */
+static int op_begin(struct fsa_store_redis *s, enum fsa_store_op op, bool valid, uint64_t deadline)
+{
+    int rc = !valid ? -EINVAL : !ensure_up(s, deadline) ? -ENOTCONN : 0;
+    if (rc)
+        count_op(s, op, FSA_STORE_RESULT_ERROR);
+    return rc;
+}
+
+static int redis_save(void *ctx, const struct fsa_leg_state *st)
+{
+    struct fsa_store_redis *s = ctx;
+    static const enum cmd cmds[] = {CMD_SAVE_HSET, CMD_SAVE_EXPIRE};
+    int rc = op_begin(s, FSA_STORE_OP_SAVE, strnlen(st->uuid, sizeof(st->uuid)) > 0, 0);
+    if (rc == 0)
+        rc = enqueue(s, FSA_STORE_OP_SAVE, cmds, 2, build_save, st);
+    return rc < 0 ? rc : maybe_send(s) ? 0 : -EIO;
+}
+
+static int redis_del(void *ctx, uint16_t instance, const char *uuid, size_t n)
+{
+    struct fsa_store_redis *s = ctx;
+    static const enum cmd cmds[] = {CMD_DEL};
+    struct leg_key k = {instance, uuid, n};
+    int rc = op_begin(s, FSA_STORE_OP_DELETE, n > 0 && n < FSA_UUID_MAX, 0);
+    if (rc == 0)
+        rc = enqueue(s, FSA_STORE_OP_DELETE, cmds, 1, build_del, &k);
+    return rc < 0 ? rc : maybe_send(s) ? 0 : -EIO;
+}
+
+static int redis_load(void *ctx, uint16_t instance, const char *uuid, size_t n, struct fsa_leg_state *out)
+{
+    struct fsa_store_redis *s = ctx;
+    static const enum cmd cmds[] = {CMD_LOAD};
+    struct leg_key k = {instance, uuid, n};
+    memset(out, 0, sizeof(*out));
+    uint64_t deadline = fsa_mono_ns() + s->timeout_ns; /* connect (if due) and the answer share it */
+    int rc = op_begin(s, FSA_STORE_OP_LOAD, n > 0 && n < FSA_UUID_MAX, deadline);
+    if (rc == 0)
+        rc = enqueue(s, FSA_STORE_OP_LOAD, cmds, 1, build_load, &k);
+    if (rc < 0)
+        return rc;
+    s->load_out = out;
+    s->load_result = -EIO;
+    bool answered = io_wait(s, s->answered + s->nq, deadline);
+    s->load_out = NULL;
+    if (!answered || s->load_result != 1) {
+        memset(out, 0, sizeof(*out));
+        return answered ? s->load_result : -ETIMEDOUT;
+    }
+    out->instance = instance;
+    memcpy(out->uuid, uuid, n);
+    return 1;
+}
+
+static void redis_flush(void *ctx)
+{
+    struct fsa_store_redis *s = ctx;
+    if (s->state != FSA_STORE_REDIS_UP) {
+        ensure_up(s, 0); /* idle: a due reconnect attempt happens here rather than on the next event */
+        return;
+    }
+    if (s->nq)
+        io_wait(s, s->answered + s->nq, fsa_mono_ns() + s->timeout_ns);
+    else
+        io_step(s, fsa_mono_ns()); /* one recv: a server that closed an idle connection is seen now, not by a save */
+}
+
+const struct fsa_store_ops fsa_store_redis_ops = {
+    .name = "redis",
+    .persistent = true,
+    .load = redis_load,
+    .save = redis_save,
+    .del = redis_del,
+    .flush = redis_flush,
+};
+
+/* ---- create / destroy / stats ------------------------------------------------------------------------------ */
+
+static void copy_cstr(char *dst, size_t cap, const char *src, const char *dflt)
+{
+    snprintf(dst, cap, "%s", src && src[0] ? src : dflt);
+}
+
+struct fsa_store_redis *fsa_store_redis_create(const struct fsa_store_redis_params *p)
+{
+    if (!p->host || !p->host[0] || strlen(p->host) >= 256 || (p->password && strlen(p->password) >= 256) || p->db < 0)
+        return NULL;
+    struct fsa_store_redis *s = aligned_alloc(FSA_CACHELINE, sizeof(*s));
+    if (!s)
+        return NULL;
+    memset(s, 0, sizeof(*s));
+    for (int i = 0; i < C_COUNT; i++)
+        atomic_init(&s->ctr[i], 0);
+    copy_cstr(s->host, sizeof(s->host), p->host, "");
+    copy_cstr(s->password, sizeof(s->password), p->password, "");
+    s->port = p->port ? p->port : 6379;
+    s->db = p->db;
+    s->ttl_s = p->ttl_s ? p->ttl_s : FSA_STORE_REDIS_DEFAULT_TTL_S;
+    s->timeout_ms = p->timeout_ms ? p->timeout_ms : FSA_STORE_REDIS_DEFAULT_TIMEOUT_MS;
+    s->timeout_ns = (uint64_t)s->timeout_ms * 1000000u;
+    s->max_pending = p->max_pending ? p->max_pending : FSA_STORE_REDIS_DEFAULT_MAX_PENDING;
+    if (s->max_pending < 2)
+        s->max_pending = 2; /* a save is two commands */
+    s->batch = p->batch ? p->batch : FSA_STORE_REDIS_DEFAULT_BATCH;
+    unsigned bmin = p->backoff_min_ms ? p->backoff_min_ms : FSA_STORE_REDIS_DEFAULT_BACKOFF_MIN_MS;
+    unsigned bmax = p->backoff_max_ms ? p->backoff_max_ms : FSA_STORE_REDIS_DEFAULT_BACKOFF_MAX_MS;
+    s->backoff_min_ns = (uint64_t)bmin * 1000000u;
+    s->backoff_max_ns = (uint64_t)(bmax > bmin ? bmax : bmin) * 1000000u;
+    copy_cstr(s->prefix, sizeof(s->prefix), p->key_prefix, FSA_STORE_REDIS_DEFAULT_PREFIX);
+    s->prefix_len = strlen(s->prefix);
+    copy_cstr(s->label, sizeof(s->label), p->label, "redis");
+    s->log = p->log;
+    s->log_ctx = p->log_ctx;
+    s->fd = -1;
+    s->ring_cap = s->max_pending + 1;
+    s->out = malloc(OUT_CAP);
+    s->ring = malloc(s->ring_cap);
+    s->nnames = p->instance_names ? p->ninstances : 0;
+    s->names = calloc(s->nnames ? s->nnames : 1, sizeof(*s->names));
+    if (!s->out || !s->ring || !s->names || !reader_renew(s)) {
+        fsa_store_redis_destroy(s);
+        return NULL;
+    }
+    for (unsigned i = 0; i < s->nnames; i++)
+        copy_cstr(s->names[i], sizeof(s->names[i]), p->instance_names[i], "");
+    for (int f = 0; f < F_COUNT; f++) {
+        struct wbuf w = {s->field_resp[f], s->field_resp[f] + sizeof(s->field_resp[f]), true};
+        w_lit(&w, field_names[f]);
+        if (!w.ok) { /* a field name too long for field_resp: a programming error, caught by every test */
+            fsa_store_redis_destroy(s);
+            return NULL;
+        }
+        s->field_resp_len[f] = (uint8_t)(w.p - s->field_resp[f]);
+    }
+    reply_reset(s);
+    return s;
+}
+
+void fsa_store_redis_destroy(struct fsa_store_redis *s)
+{
+    if (!s)
+        return;
+    if (s->state == FSA_STORE_REDIS_UP && s->nq)
+        redis_flush(s);
+    if (s->rc)
+        redisFree(s->rc);
+    if (s->reader)
+        redisReaderFree(s->reader);
+    explicit_bzero(s->password, sizeof(s->password));
+    free(s->out);
+    free(s->ring);
+    free(s->names);
+    free(s);
+}
+
+struct fsa_store fsa_store_redis_store(struct fsa_store_redis *s)
+{
+    return (struct fsa_store){&fsa_store_redis_ops, s};
+}
+
+void fsa_store_redis_stats_read(const struct fsa_store_redis *s, struct fsa_store_redis_stats *o)
+{
+#define R(i) atomic_load_explicit(&s->ctr[i], memory_order_relaxed)
+    memset(o, 0, sizeof(*o));
+    for (int op = 0; op < FSA_STORE_OP_COUNT; op++)
+        for (int r = 0; r < FSA_STORE_RESULT_COUNT; r++)
+            o->ops[op][r] = R(C_OPS + op * FSA_STORE_RESULT_COUNT + r);
+    o->load_hits = R(C_LOAD_HITS);
+    o->connects = R(C_CONNECTS);
+    o->connect_failures = R(C_CONNECT_FAILURES);
+    o->reconnects = R(C_RECONNECTS);
+    o->pending = R(C_PENDING);
+    o->state = (unsigned)R(C_STATE);
+#undef R
+}
+
+const char *fsa_store_op_name(enum fsa_store_op op)
+{
+    static const char *const n[FSA_STORE_OP_COUNT] = {"load", "save", "delete"};
+    return (unsigned)op < FSA_STORE_OP_COUNT ? n[op] : "?";
+}
+
+const char *fsa_store_result_name(enum fsa_store_result r)
+{
+    static const char *const n[FSA_STORE_RESULT_COUNT] = {"ok", "error", "dropped"};
+    return (unsigned)r < FSA_STORE_RESULT_COUNT ? n[r] : "?";
+}
+
+const char *fsa_store_redis_state_name(enum fsa_store_redis_state st)
+{
+    static const char *const n[] = {"init", "up", "down"};
+    return (unsigned)st < sizeof(n) / sizeof(n[0]) ? n[st] : "?";
+}

@@ -1,0 +1,110 @@
+/*
+ * store_redis: the `redis` leg store (store.h), one per calculator worker.
+ *
+ * The key layout, the pipeline and the failure rules are written at the top
+ * of store_redis.c. In short: one hash per leg at
+ * <key_prefix><instance name>:<Unique-ID> with text fields an operator can
+ * HGETALL; saves (HSET + EXPIRE) and deletes are queued and sent in batches
+ * without waiting for their replies; a load, a flush and a connect wait at
+ * most timeout_ms; when Redis is down or slow the store fails fast, counts
+ * it, and reconnects with exponential backoff (one attempt per step).
+ *
+ * Thread contract: create/destroy by the worker's creator (before the worker
+ * thread starts / after it joined); the fsa_store_ops only from that one
+ * worker thread (it owns the connection); fsa_store_redis_stats_read() from
+ * any thread (relaxed loads of single-writer counters). The log callback is
+ * called on the worker thread.
+ */
+#ifndef FSA_STORE_REDIS_H
+#define FSA_STORE_REDIS_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "store.h"
+
+#define FSA_STORE_REDIS_NAME_MAX 64 /* instance name, log label, key prefix (with NUL) */
+#define FSA_STORE_REDIS_DEFAULT_PREFIX "fsagent:leg:"
+#define FSA_STORE_REDIS_DEFAULT_TTL_S 86400u
+#define FSA_STORE_REDIS_DEFAULT_TIMEOUT_MS 200u
+#define FSA_STORE_REDIS_DEFAULT_MAX_PENDING 4096u /* Redis commands queued or unanswered */
+#define FSA_STORE_REDIS_DEFAULT_BATCH 128u        /* commands queued before a send is tried */
+#define FSA_STORE_REDIS_DEFAULT_BACKOFF_MIN_MS 100u
+#define FSA_STORE_REDIS_DEFAULT_BACKOFF_MAX_MS 10000u
+
+/*
+ * A state change to log: fault true for up -> down (warn), false for
+ * -> up (info). msg names the server and the cause, never the password.
+ */
+typedef void (*fsa_store_redis_log_fn)(void *ctx, bool fault, const char *label, const char *msg);
+
+/* Plain values (the caller maps its config); zero takes the default. */
+struct fsa_store_redis_params {
+    const char *host;     /* IPv4/IPv6 literal or a name (resolved at each connect attempt, not bounded) */
+    uint16_t port;        /* 0: 6379 */
+    const char *password; /* NULL or "": no AUTH */
+    int db;               /* SELECT db (0..); SELECT is always sent: it proves Redis answers */
+    unsigned ttl_s;       /* EXPIRE of a leg's hash, refreshed on every save */
+    unsigned timeout_ms;  /* longest one store call blocks the worker */
+    const char *key_prefix;
+    /* Key part per instance id; an id without a name is written in decimal. Copied. */
+    const char *const *instance_names;
+    unsigned ninstances;
+    const char *label; /* for log lines, e.g. "redis.w0"; NULL: "redis" */
+    unsigned max_pending;
+    unsigned batch;
+    unsigned backoff_min_ms, backoff_max_ms;
+    fsa_store_redis_log_fn log; /* NULL: nothing is logged */
+    void *log_ctx;
+};
+
+enum fsa_store_op { FSA_STORE_OP_LOAD = 0, FSA_STORE_OP_SAVE, FSA_STORE_OP_DELETE, FSA_STORE_OP_COUNT };
+
+/*
+ * ok: Redis answered without an error (a load that found nothing is ok);
+ * error: Redis answered with an error, the connection failed with the
+ * operation queued or in flight, or it was refused at once because the
+ * store is down (backing off); dropped: the queue was at its bound.
+ */
+enum fsa_store_result {
+    FSA_STORE_RESULT_OK = 0,
+    FSA_STORE_RESULT_ERROR,
+    FSA_STORE_RESULT_DROPPED,
+    FSA_STORE_RESULT_COUNT
+};
+
+enum fsa_store_redis_state {
+    FSA_STORE_REDIS_INIT = 0, /* no connection tried yet */
+    FSA_STORE_REDIS_UP,
+    FSA_STORE_REDIS_DOWN,
+};
+
+struct fsa_store_redis_stats {
+    uint64_t ops[FSA_STORE_OP_COUNT][FSA_STORE_RESULT_COUNT];
+    uint64_t load_hits;        /* ok loads that found a leg */
+    uint64_t connects;         /* connections established (the first one included) */
+    uint64_t connect_failures; /* attempts that failed (refused, timeout, AUTH/SELECT error) */
+    uint64_t reconnects;       /* connections established after the store was down */
+    uint64_t pending;          /* gauge: commands queued or awaiting their reply */
+    unsigned state;            /* enum fsa_store_redis_state */
+};
+
+struct fsa_store_redis;
+
+/* NULL when memory is short or host is missing. Connects lazily, on the worker thread. */
+struct fsa_store_redis *fsa_store_redis_create(const struct fsa_store_redis_params *p);
+/* Sends what is queued (bounded by timeout_ms) and closes. */
+void fsa_store_redis_destroy(struct fsa_store_redis *s);
+/* The seam for fsa_calc_params.store / fsa_worker_params.store. */
+struct fsa_store fsa_store_redis_store(struct fsa_store_redis *s);
+
+/* Any thread. */
+void fsa_store_redis_stats_read(const struct fsa_store_redis *s, struct fsa_store_redis_stats *out);
+/* Label values of fsagent_storage_operations_total{op,result}: "load"/"save"/"delete", "ok"/"error"/"dropped". */
+const char *fsa_store_op_name(enum fsa_store_op op);
+const char *fsa_store_result_name(enum fsa_store_result r);
+const char *fsa_store_redis_state_name(enum fsa_store_redis_state st);
+
+extern const struct fsa_store_ops fsa_store_redis_ops;
+
+#endif

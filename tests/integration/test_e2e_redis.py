@@ -1,0 +1,125 @@
+"""storage: redis, end to end, against a real redis-server on a free loopback port.
+
+1. The capture replay of test_e2e_replay.py with the Redis store: every hand-verified value
+   and count exactly as in memory mode; the store's books (saves and deletes all ok, no error)
+   and Redis empty at the end (every leg hung up, so every hash was deleted).
+2. Restart mid-call: fssim runs 2 calls of exactly 20 s, RTCP every second at 5 % loss, so leg
+   report k carries cumulative Lost = floor(k x 1000/20 x 5/100) = floor(2.5 k) (docs/fssim.md)
+   and the last (k = 20) says 50. Agent A exports the first seconds and is stopped; agent B,
+   started on the same Redis, carries the legs on. Summed over both agents, the packets_lost
+   deltas of each leg's inbound reports must come to exactly 50: B continues from A's stored
+   cumulative value. (Counting from 0 again, as memory mode must, would add A's last value.)"""
+import os
+import socket
+import subprocess
+import sys
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "receiver"))
+import exporttest as X  # noqa: E402
+import test_e2e_replay as E  # noqa: E402
+from fsatest import (SLOW, Checks, Proc, agent_config, free_ports, last_stats, start_agent, start_fssim,  # noqa: E402
+                     wait_for)
+
+
+class Redis:
+    def __init__(self):
+        self.port = free_ports(1)
+        self.proc = Proc(["redis-server", "--port", str(self.port), "--bind", "127.0.0.1", "--save", "",
+                          "--appendonly", "no"], name="redis")
+        if not wait_for(lambda: self.cmd("PING") == "+PONG", 10):
+            self.proc.dump()
+            raise RuntimeError("redis-server did not start")
+
+    def cmd(self, *args):
+        """One command, the first reply line (enough for PING / DBSIZE)."""
+        try:
+            with socket.create_connection(("127.0.0.1", self.port), timeout=2) as s:
+                s.sendall(("*%d\r\n" % len(args) + "".join("$%d\r\n%s\r\n" % (len(a), a) for a in args)).encode())
+                return s.recv(4096).decode().split("\r\n")[0]
+        except OSError:
+            return None
+
+    def stop(self):
+        self.proc.stop()
+
+
+def storage_yaml(r):
+    return "storage: {type: redis, redis: {host: 127.0.0.1, port: %d, timeout_ms: 500}}\n" % r.port
+
+
+def replay(c, r):
+    agent = E.run(c, "redis", storage_yaml=storage_yaml(r))
+    final = last_stats(agent) if agent else None
+    if not c.check(final is not None and "redis" in final["calc"], "redis replay: store counters in the log"):
+        return
+    rs = final["calc"]["redis"]
+    c.eq(rs["ops"]["delete"], {"ok": 52, "error": 0, "dropped": 0}, "redis replay: one delete per leg, all ok")
+    c.eq(rs["ops"]["save"]["error"] + rs["ops"]["save"]["dropped"], 0, "redis replay: no save failed")
+    c.check(rs["ops"]["save"]["ok"] >= 452, "redis replay: saves ok (%d)" % rs["ops"]["save"]["ok"])
+    c.eq(rs["connect_failures"], 0, "redis replay: no failed connect")
+    c.eq(r.cmd("DBSIZE"), ":0", "redis replay: every leg's hash deleted at its hangup")
+
+
+def restart(c, r):
+    rx = X.Receiver()
+    port = free_ports(1)
+    sim = start_fssim(port, "--calls", 2, "--total-calls", 2, "--call-duration", 20, "--rtcp-interval-ms", 1000,
+                      "--loss-pct", 5, "--heartbeat", 1)
+    otel = ("opentelemetry: {endpoint: \"127.0.0.1:%d\", insecure: true, batch_interval_ms: 100, timeout_ms: 5000}\n"
+            % rx.port)
+    cfg = agent_config([port], otel=otel, extra=storage_yaml(r))
+    a = start_agent(cfg)
+    wait_for(lambda: ((last_stats(a, "stats") or {}).get("instances", {}).get("fs1", {}).get("processed", {})
+                      .get("RECV_RTCP_MESSAGE", 0) >= 4 * 5), 30 * SLOW)
+    c.eq(a.stop(), 0, "restart: agent A stopped cleanly mid-call")
+    fa = last_stats(a)
+    c.check(r.cmd("DBSIZE") == ":4", "restart: the 4 live legs are in Redis (%s)" % r.cmd("DBSIZE"))
+    time.sleep(1.5)  # reports in this gap reach nobody, as when an agent is really down
+    b = start_agent(cfg)
+    c.check(wait_for(lambda: ((last_stats(b, "stats") or {}).get("instances", {}).get("fs1", {})
+                              .get("processed", {}).get("CHANNEL_HANGUP_COMPLETE", 0) >= 4), 60 * SLOW),
+            "restart: agent B saw the 4 hangups")
+    time.sleep(0.5)
+    c.eq(b.stop(), 0, "restart: agent B exit code")
+    fb = last_stats(b)
+    sim.stop()
+    reqs = rx.ok_requests()
+    rx.stop()
+    if not c.check(fa is not None and fb is not None, "restart: both agents' final counters"):
+        a.dump()
+        b.dump()
+        return
+    c.eq(fb["calc"]["redis"]["load_hits"], 4, "restart: B loaded the 4 legs A left in Redis")
+    lost = {}
+    reports = {}
+    for _, m in X.metrics(reqs):
+        if m["name"] != "freeswitch.rtcp.packets_lost":
+            continue
+        for dp in X.points(m)[1]:
+            at = X.attrs(dp["attributes"])
+            if at["direction"] == "inbound":
+                lost[at["channel_id"]] = lost.get(at["channel_id"], 0) + X.value(dp)
+                reports[at["channel_id"]] = reports.get(at["channel_id"], 0) + 1
+    c.eq(len(lost), 4, "restart: inbound RTCP from 4 legs")
+    c.eq(sorted(lost.values()), [50, 50, 50, 50],
+         "restart: each leg's deltas over both agents sum to its last cumulative Lost, floor(2.5 x 20) = 50")
+    c.check(all(n < 20 for n in reports.values()), "restart: some reports fell in the gap (%r)" % reports)
+    c.eq(r.cmd("DBSIZE"), ":0", "restart: Redis empty after the hangups")
+
+
+def main():
+    c = Checks()
+    X.ensure_deps()
+    r = Redis()
+    try:
+        replay(c, r)
+        restart(c, r)
+    finally:
+        r.stop()
+    c.finish()
+
+
+if __name__ == "__main__":
+    main()
