@@ -95,6 +95,7 @@ static void gather(struct fsa_admin *a)
     }
     m->ring_occupancy = fsa_agent_lane_occupancy(a->agent);
     fsa_agent_calc_stats(a->agent, &m->calc);
+    m->has_store = fsa_agent_store_stats(a->agent, &m->store);
     const struct fsa_exporter *e = fsa_agent_exporter(a->agent);
     m->has_exporter = e != NULL;
     if (e)

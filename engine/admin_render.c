@@ -347,6 +347,25 @@ static void metrics_calc(const struct fsa_admin_model *m, struct fsa_admin_out *
               "operation", ops, op_counts, 3);
     single(o, "fsagent_storage_hits_total", "counter", "Storage loads that found a leg's state.", c->store_hits);
     single(o, "fsagent_storage_errors_total", "counter", "Storage operations that failed.", c->store_errors);
+    if (!m->has_store)
+        return;
+    /* Redis's own books: a pipelined save that fails after the call returned is only counted here. */
+    const struct fsa_store_redis_stats *r = &m->store;
+    family(o, "fsagent_storage_redis_operations_total", "counter",
+           "Redis store operations by how they ended: ok, error (Redis error, connection lost, or refused while "
+           "down), dropped (pipeline at its bound).");
+    for (int op = 0; op < FSA_STORE_OP_COUNT; op++)
+        for (int res = 0; res < FSA_STORE_RESULT_COUNT; res++)
+            putf(o, "fsagent_storage_redis_operations_total{operation=\"%s\",result=\"%s\"} %" PRIu64 "\n",
+                 fsa_store_op_name((enum fsa_store_op)op), fsa_store_result_name((enum fsa_store_result)res),
+                 r->ops[op][res]);
+    single(o, "fsagent_storage_redis_up", "gauge", "Every worker's Redis connection is up (1) or not (0).",
+           r->state == FSA_STORE_REDIS_UP);
+    single(o, "fsagent_storage_redis_reconnects_total", "counter", "Redis connections re-established after an outage.",
+           r->reconnects);
+    single(o, "fsagent_storage_redis_connect_failures_total", "counter", "Redis connection attempts that failed.",
+           r->connect_failures);
+    single(o, "fsagent_storage_redis_pending", "gauge", "Redis commands queued or awaiting their reply.", r->pending);
 }
 
 static void metrics_export(const struct fsa_admin_model *m, struct fsa_admin_out *o)

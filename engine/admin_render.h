@@ -32,6 +32,7 @@
 #include <stdint.h>
 
 #include "calc/calc.h"
+#include "calc/store_redis.h"
 #include "calc/snapshot.h"
 #include "export/exporter.h"
 #include "reactor.h"
@@ -63,6 +64,8 @@ struct fsa_admin_model {
     struct fsa_admin_instance *inst;
     unsigned ring_occupancy;    /* events waiting in reactor->worker lanes */
     struct fsa_calc_stats calc; /* summed over workers */
+    bool has_store;             /* storage: redis; store holds its books summed over workers */
+    struct fsa_store_redis_stats store;
     bool has_exporter;          /* false: exp is not shown */
     const char *export_endpoint;
     struct fsa_exporter_stats exp;

@@ -17,6 +17,7 @@ from fsatest import (SLOW, Checks, Proc, agent_config, free_ports, fssim_summary
                      start_agent, start_fssim, wait_for)
 from test_e2e_redis import Redis  # noqa: E402
 from test_fault_load import KINDS, rss_kib  # noqa: E402
+import admintest as A  # noqa: E402
 
 CALLS = 60
 WORKERS = 2  # agent_config's engine.worker_threads
@@ -34,7 +35,8 @@ def main():
     otel = ("opentelemetry: {endpoint: \"127.0.0.1:%d\", insecure: true, batch_interval_ms: 200, timeout_ms: 5000}\n"
             % rx.port)
     storage = "storage: {type: redis, redis: {host: 127.0.0.1, port: %d, timeout_ms: 200}}\n" % r.port
-    agent = start_agent(agent_config(ports, otel=otel, extra=storage))
+    http_port = free_ports(1)
+    agent = start_agent(A.admin_config(ports, http_port, otel=otel, extra=storage))
     time.sleep(5)
     r.stop()
     t0 = time.time()
@@ -58,6 +60,8 @@ def main():
                      15 * SLOW), "the store reconnected")
     time.sleep(2)
     peak = max(peak, rss_kib(agent.p.pid))
+    status, _, body = A.request(http_port, "/metrics")
+    prom = A.parse_prom(body) if status == 200 else {}
     rc = agent.stop()
     final = last_stats(agent)
     sums = []
@@ -100,6 +104,12 @@ def main():
     c.check(rs["connect_failures"] >= WORKERS, "failed connects counted: %d" % rs["connect_failures"])
     c.check(rs["reconnects"] >= WORKERS, "each worker reconnected: %d" % rs["reconnects"])
     c.eq(rs["state"], "up", "store up at the end")
+    # /metrics shows the same books (read just before the stop, so at most a few saves behind).
+    c.eq(A.sample(prom, "fsagent_storage_redis_up"), 1.0, "/metrics: fsagent_storage_redis_up 1")
+    for res in ("error", "dropped"):
+        c.eq(A.sample(prom, "fsagent_storage_redis_operations_total", operation="save", result=res),
+             float(rs["ops"]["save"][res]), "/metrics: save %s count (no save fails after recovery)" % res)
+    c.check((A.sample(prom, "fsagent_storage_redis_reconnects_total") or 0) >= WORKERS, "/metrics: reconnects")
     lines = [l for l in log_lines(agent) if str(l.get("instance", "")).startswith("redis.w")]
     c.check(1 <= len(lines) <= 4 * WORKERS, "the outage is logged per state change, not per operation (%d lines)" %
             len(lines))
