@@ -1,7 +1,8 @@
 /*
  * fsa_arena: a bump allocator for one OTLP batch.
  *
- * The encoder builds a whole ExportMetricsServiceRequest (data points,
+ * The protobuf-c reference encoder (tests/unit/test_otlp_ref.h, the encoder
+ * otlp.c replaced) builds a whole ExportMetricsServiceRequest (data points,
  * attributes, copies of label strings) out of an arena, packs it, then resets
  * the arena. Reset keeps every chunk, so after the first few batches a batch
  * of the usual size allocates nothing: the steady state has no malloc per

@@ -2,12 +2,13 @@
  * otlp: turns metric records into OTLP ExportMetricsServiceRequest messages.
  *
  * The encoder holds one open batch: the per-leg data points of the records
- * added since the last seal, built as protobuf-c structs in an arena, plus
- * the bounded aggregates (aggregate.h) fed by every record. A snapshot of the
- * aggregates appends their points to the open batch. Sealing packs the batch
- * into one framed gRPC message (5-byte prefix, optionally gzip) and resets
- * the arena for the next. The metric catalogue below is the contract's
- * (contract.md): names, units and descriptions are public API.
+ * added since the last seal, already protobuf-encoded in one buffer per
+ * metric, plus the bounded aggregates (aggregate.h) fed by every record. A
+ * snapshot of the aggregates appends their points to the open batch. Sealing
+ * writes the request around the buffers as one framed gRPC message (5-byte
+ * prefix, optionally gzip) and clears them for the next. The metric catalogue
+ * below is the contract's (contract.md): names, units and descriptions are
+ * public API.
  *
  * Single-threaded: the exporter thread owns an encoder.
  */
@@ -118,7 +119,7 @@ const char *fsa_otlp_seal(struct fsa_otlp *o, struct fsa_gzip *z, uint8_t **out,
 
 /* Aggregate counters (overflow, dropped, underflow, keys). */
 const struct fsa_agg *fsa_otlp_aggregates(const struct fsa_otlp *o);
-/* Bytes the batch arena keeps (stats). */
+/* Bytes the batch buffers keep (stats; they are reused, not freed, across batches). */
 size_t fsa_otlp_arena_bytes(const struct fsa_otlp *o);
 
 #endif
