@@ -53,6 +53,20 @@ def proc_cpu_s(pid):
     return (int(fields[11]) + int(fields[12])) / HZ  # utime, stime
 
 
+def thread_cpu_s(pid):
+    """{thread name: user+sys seconds}, threads of one name summed (fsa-worker-0, -1 ... kept apart)."""
+    out = {}
+    for tid in os.listdir("/proc/%d/task" % pid):
+        try:
+            name = open("/proc/%d/task/%s/comm" % (pid, tid)).read().strip()
+            with open("/proc/%d/task/%s/stat" % (pid, tid)) as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        out[name] = out.get(name, 0) + (int(fields[11]) + int(fields[12])) / HZ
+    return out
+
+
 def proc_rss_kib(pid):
     with open("/proc/%d/status" % pid) as f:
         for line in f:
@@ -194,9 +208,12 @@ def section_carrier(build, out, seconds, window):
     # 5 s period; the first hangups come at 90 s (180 s x 0.5), then arrivals match departures.
     start_window = max(seconds - window, 0)
     time.sleep(start_window)
-    s0, cpu0, w0 = r.stats(), proc_cpu_s(r.agent.pid), time.time()
+    s0, cpu0, w0, t0s = r.stats(), proc_cpu_s(r.agent.pid), time.time(), thread_cpu_s(r.agent.pid)
+    sim0 = proc_cpu_s(r.sim.pid)
     time.sleep(window)
-    s1, cpu1, w1 = r.stats(), proc_cpu_s(r.agent.pid), time.time()
+    s1, cpu1, w1, t1s = r.stats(), proc_cpu_s(r.agent.pid), time.time(), thread_cpu_s(r.agent.pid)
+    sim1 = proc_cpu_s(r.sim.pid)
+    load = os.getloadavg()[0]
     rss = proc_rss_kib(r.agent.pid)
     final, sim = r.stop()
     elapsed = w1 - w0
@@ -211,6 +228,8 @@ def section_carrier(build, out, seconds, window):
         "points_exported": ex.get("points_exported"), "points_encoded": ex.get("points_encoded"),
         "event_age_us": ex.get("event_age_us"), "batch_wait_us": ex.get("batch_wait_us"),
         "wall_s": round(time.time() - t0, 1),
+        "threads_core_share": {k: round((t1s.get(k, 0) - v) / elapsed, 3) for k, v in t0s.items()},
+        "fssim_core_share": round((sim1 - sim0) / elapsed, 3), "load_avg_1m": load,
     }
     out["carrier"] = res
     print("\n### Carrier profile: 20 instances x 10,000 concurrent calls, RTCP every 5 s per leg, "
@@ -222,6 +241,10 @@ def section_carrier(build, out, seconds, window):
     print("| fsagent CPU, share of one core | %.1f %% |" % (100 * res["cpu_core_share"]))
     print("| CPU ms per 1k events | %.2f |" % res["cpu_ms_per_1k_events"])
     print("| RSS | %.0f MiB |" % res["rss_mib"])
+    print("| per thread, share of one core | %s |" % ", ".join(
+        "%s %.1f %%" % (k, 100 * v) for k, v in sorted(res["threads_core_share"].items()) if v >= 0.005))
+    print("| fssim (20 instances) share of one core; load average | %.1f %%; %.1f |" % (
+        100 * res["fssim_core_share"], load))
     age = res["event_age_us"] or {}
     wait = res["batch_wait_us"] or {}
     print("| event age p50 / p99 / max (fired -> in an OTLP request) | %s / %s / %s µs |" % (
