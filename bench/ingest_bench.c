@@ -4,43 +4,69 @@
  *   baseline  a plain reader: connect, auth, subscribe, recv() into one
  *             buffer and discard, until fssim closes after the N-th event;
  *   pipeline  fsagent's engine in-process: io_uring reactor(s), ESL framing
- *             and decoding, lanes, worker threads counting events, until the
- *             workers have seen all N events.
+ *             and decoding, lanes, worker threads running the calculators
+ *             (and the exporter thread the agent starts), until the workers
+ *             have seen all N events;
+ *   ESL path  the reactor's per-event user-space work alone, in memory on
+ *             one thread: framing and decoding a recorded copy of the same
+ *             stream into lane slots (no socket, no other thread).
  * Each mode starts its own fssim on a fresh port and is repeated --runs
  * times; the best run of each is reported (the machine is shared and noisy:
  * the best run is the least disturbed one), with the ratio pipeline/baseline.
- * Times start when the first byte of events can flow (after subscribe for
- * the baseline, at agent start for the pipeline, which therefore also pays
- * for its connect and handshake).
+ *
+ * Apples to apples: both socket modes read the same fssim stream over one
+ * connection, and both clocks start when events can flow (the baseline once
+ * it has sent its subscription, the pipeline at the moment its reactor saw
+ * the subscription's +OK: starting threads and the handshake are not ingest).
+ * CPU placement matches: with pinning on (the agent's default) the reactor
+ * runs on CPU 0 and so does the baseline's reader; fssim floats in both.
+ * CPU is reported per thread (ns per event, user+sys, and fssim's own), so
+ * a row's cost can be traced to the thread that spends it.
  */
 #include <arpa/inet.h>
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
 #include <netinet/in.h>
+#include <pthread.h>
+#include <sched.h>
 #include <signal.h>
 #include <spawn.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
+#include "calc/worker.h"
 #include "engine/agent.h"
 #include "engine/config.h"
+#include "engine/esl.h"
 #include "engine/log.h"
+#include "ring/fsa_ring.h"
 
 extern char **environ;
+
+#define MAX_THREADS 32
+#define CAPTURE_BYTES (8u << 20) /* recorded stream for the ESL row: ~8k frames, several flood cycles */
 
 static double now_s(void)
 {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+static double wall_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
     return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
@@ -65,8 +91,8 @@ static pid_t start_fssim(const char *fssim, int port, unsigned long events, unsi
     snprintf(inst_s, sizeof(inst_s), "%u", instances);
     snprintf(ready, sizeof(ready), "/tmp/fsabench-ready-%d", port);
     unlink(ready);
-    char *argv[] = {(char *)fssim, "--port", port_s, "--instances", inst_s, "--flood", events_s,
-                    "--heartbeat", "0", "--ready-file", ready, NULL};
+    char *argv[] = {(char *)fssim, "--port",      port_s, "--instances",  inst_s, "--flood",
+                    events_s,      "--heartbeat", "0",    "--ready-file", ready,  NULL};
     pid_t pid;
     posix_spawn_file_actions_t fa;
     posix_spawn_file_actions_init(&fa);
@@ -95,26 +121,182 @@ static void stop_fssim(pid_t pid)
     waitpid(pid, NULL, 0);
 }
 
-static double cpu_s(void)
+/* ---- CPU per thread ------------------------------------------------------------------------------------------ */
+
+struct cpu_use {
+    double cpu_s;         /* user+sys, from the thread's or process's CPU clock (ns resolution) */
+    double user_s, sys_s; /* from /proc stat (clock-tick resolution): only their ratio is used */
+    double switches;      /* context switches, voluntary (it slept) and not (it was preempted) */
+};
+
+struct thread_cpu {
+    char name[16];
+    pid_t tid;
+    struct cpu_use use;
+};
+
+struct cpu_snapshot {
+    struct thread_cpu t[MAX_THREADS];
+    unsigned n;
+    struct cpu_use sim; /* the fssim process */
+};
+
+static bool read_stat_times(const char *path, double *user_s, double *sys_s)
 {
-    struct rusage ru;
-    getrusage(RUSAGE_SELF, &ru);
-    return (double)ru.ru_utime.tv_sec + ru.ru_utime.tv_usec / 1e6 + (double)ru.ru_stime.tv_sec +
-           ru.ru_stime.tv_usec / 1e6;
+    char line[1024];
+    FILE *f = fopen(path, "r");
+    if (!f)
+        return false;
+    bool ok = fgets(line, sizeof(line), f) != NULL;
+    fclose(f);
+    const char *p = ok ? strrchr(line, ')') : NULL;
+    unsigned long long ut = 0, st = 0;
+    /* After "(comm)": state ppid pgrp session tty tpgid flags minflt cminflt majflt cmajflt utime stime */
+    if (!p || sscanf(p + 1, " %*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %llu %llu", &ut, &st) != 2)
+        return false;
+    double tick = (double)sysconf(_SC_CLK_TCK);
+    *user_s = (double)ut / tick;
+    *sys_s = (double)st / tick;
+    return true;
 }
+
+/* voluntary_ctxt_switches + nonvoluntary_ctxt_switches of a /proc/.../status file */
+static double read_switches(const char *path)
+{
+    char line[256];
+    double n = 0;
+    FILE *f = fopen(path, "r");
+    while (f && fgets(line, sizeof(line), f)) {
+        unsigned long long v;
+        if (sscanf(line, "voluntary_ctxt_switches: %llu", &v) == 1 ||
+            sscanf(line, "nonvoluntary_ctxt_switches: %llu", &v) == 1)
+            n += (double)v;
+    }
+    if (f)
+        fclose(f);
+    return n;
+}
+
+static double clock_s(clockid_t id)
+{
+    struct timespec ts;
+    if (clock_gettime(id, &ts) != 0)
+        return 0;
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+/* Linux's CPU clock of one thread of this process: MAKE_THREAD_CPUCLOCK(tid, CPUCLOCK_SCHED). */
+static clockid_t thread_clock(pid_t tid)
+{
+    return (clockid_t)((~(unsigned)tid) << 3 | 6u);
+}
+
+static void snapshot_cpu(struct cpu_snapshot *s, pid_t sim)
+{
+    memset(s, 0, sizeof(*s));
+    DIR *d = opendir("/proc/self/task");
+    struct dirent *e;
+    while (d && (e = readdir(d)) != NULL && s->n < MAX_THREADS) {
+        if (e->d_name[0] < '0' || e->d_name[0] > '9')
+            continue;
+        struct thread_cpu *t = &s->t[s->n];
+        t->tid = (pid_t)atoi(e->d_name);
+        char path[96];
+        snprintf(path, sizeof(path), "/proc/self/task/%d/comm", (int)t->tid);
+        FILE *f = fopen(path, "r");
+        if (!f || !fgets(t->name, sizeof(t->name), f)) {
+            if (f)
+                fclose(f);
+            continue;
+        }
+        fclose(f);
+        t->name[strcspn(t->name, "\n")] = '\0';
+        snprintf(path, sizeof(path), "/proc/self/task/%d/stat", (int)t->tid);
+        t->use.cpu_s = clock_s(thread_clock(t->tid));
+        read_stat_times(path, &t->use.user_s, &t->use.sys_s);
+        snprintf(path, sizeof(path), "/proc/self/task/%d/status", (int)t->tid);
+        t->use.switches = read_switches(path);
+        s->n++;
+    }
+    if (d)
+        closedir(d);
+    clockid_t pc;
+    char path[64];
+    snprintf(path, sizeof(path), "/proc/%d/stat", (int)sim);
+    if (sim > 0 && clock_getcpuclockid(sim, &pc) == 0)
+        s->sim.cpu_s = clock_s(pc);
+    if (sim > 0)
+        read_stat_times(path, &s->sim.user_s, &s->sim.sys_s);
+    snprintf(path, sizeof(path), "/proc/%d/status", (int)sim);
+    if (sim > 0)
+        s->sim.switches = read_switches(path);
+}
+
+/* CPU use between two snapshots, per thread name (threads that came and went in between are missed). */
+struct cpu_row {
+    char name[16];
+    double cpu_s, user_s, sys_s, switches;
+};
+
+struct cpu_report {
+    struct cpu_row row[MAX_THREADS + 1];
+    unsigned n;
+};
+
+static void add_row(struct cpu_report *r, const char *name, const struct cpu_use *a, const struct cpu_use *b)
+{
+    if (r->n >= MAX_THREADS + 1)
+        return;
+    struct cpu_row *x = &r->row[r->n++];
+    snprintf(x->name, sizeof(x->name), "%s", name);
+    x->cpu_s = b->cpu_s - a->cpu_s;
+    x->user_s = b->user_s - a->user_s;
+    x->sys_s = b->sys_s - a->sys_s;
+    x->switches = b->switches - a->switches;
+}
+
+static void cpu_diff(const struct cpu_snapshot *a, const struct cpu_snapshot *b, const char *main_name,
+                     struct cpu_report *out)
+{
+    memset(out, 0, sizeof(*out));
+    add_row(out, "fssim", &a->sim, &b->sim);
+    pid_t self = (pid_t)syscall(SYS_gettid);
+    for (unsigned i = 0; i < b->n; i++) {
+        struct cpu_use zero = {0};
+        const struct cpu_use *before = &zero;
+        for (unsigned j = 0; j < a->n; j++)
+            if (a->t[j].tid == b->t[i].tid)
+                before = &a->t[j].use;
+        add_row(out, b->t[i].tid == self ? main_name : b->t[i].name, before, &b->t[i].use);
+    }
+}
+
+/* ---- runs ---------------------------------------------------------------------------------------------------- */
 
 struct result {
     double seconds;
-    double cpu_seconds;
+    double cpu_seconds; /* this process, all threads */
     unsigned long long bytes;
     unsigned long long events;
+    unsigned long long dropped;
+    struct cpu_report cpu;
 };
+
+/* Ends a run's CPU accounting: per-thread use since s0 into r->cpu, this process's total into r->cpu_seconds. */
+static void end_cpu(struct result *r, const struct cpu_snapshot *s0, pid_t sim, const char *main_name)
+{
+    struct cpu_snapshot s1;
+    snapshot_cpu(&s1, sim);
+    cpu_diff(s0, &s1, main_name, &r->cpu);
+    for (unsigned i = 1; i < r->cpu.n; i++) /* row 0 is fssim, another process */
+        r->cpu_seconds += r->cpu.row[i].cpu_s;
+}
 
 static int connect_and_subscribe(int port)
 {
     int fd = socket(AF_INET, SOCK_STREAM, 0);
-    struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port),
-                            .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    struct sockaddr_in a = {
+        .sin_family = AF_INET, .sin_port = htons((uint16_t)port), .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
     if (connect(fd, (struct sockaddr *)&a, sizeof(a)) < 0) {
         perror("connect");
         exit(1);
@@ -137,28 +319,55 @@ static int connect_and_subscribe(int port)
     return fd;
 }
 
-static struct result run_baseline(const char *fssim, unsigned long events)
+/* Runs the calling thread on CPU 0 only (like a pinned reactor 0), or anywhere; returns the old mask. */
+static void pin_main(bool pin, cpu_set_t *old)
+{
+    pthread_getaffinity_np(pthread_self(), sizeof(*old), old);
+    if (!pin)
+        return;
+    cpu_set_t set;
+    CPU_ZERO(&set);
+    CPU_SET(0, &set);
+    pthread_setaffinity_np(pthread_self(), sizeof(set), &set);
+}
+
+/*
+ * capture (may be NULL): the first *cap_len bytes of the stream are kept
+ * there (at most CAPTURE_BYTES), for the ESL row.
+ */
+static struct result run_baseline(const char *fssim, unsigned long events, bool pin, char *capture, size_t *cap_len)
 {
     int port = free_port();
     pid_t sim = start_fssim(fssim, port, events, 1);
     static char buf[1 << 18];
+    cpu_set_t old;
+    pin_main(pin, &old);
     int fd = connect_and_subscribe(port);
-    double c0 = cpu_s(), t0 = now_s();
+    struct cpu_snapshot s0;
+    snapshot_cpu(&s0, sim);
+    double t0 = now_s();
     unsigned long long bytes = 0;
     for (;;) {
         ssize_t n = recv(fd, buf, sizeof(buf), 0);
         if (n <= 0)
             break;
+        if (capture && bytes < CAPTURE_BYTES) {
+            size_t k = (size_t)n < CAPTURE_BYTES - bytes ? (size_t)n : CAPTURE_BYTES - bytes;
+            memcpy(capture + bytes, buf, k);
+            *cap_len = (size_t)bytes + k;
+        }
         bytes += (unsigned long long)n;
     }
-    struct result r = {.seconds = now_s() - t0, .cpu_seconds = cpu_s() - c0, .bytes = bytes, .events = events};
+    struct result r = {.seconds = now_s() - t0, .bytes = bytes, .events = events};
+    end_cpu(&r, &s0, sim, "reader");
     close(fd);
+    pthread_setaffinity_np(pthread_self(), sizeof(old), &old);
     stop_fssim(sim);
     return r;
 }
 
 static struct result run_pipeline(const char *fssim, unsigned long events, unsigned instances, unsigned reactors,
-                                  unsigned workers)
+                                  unsigned workers, bool pin, unsigned ring_slots)
 {
     int port = free_port();
     while (port + (int)instances > 65000)
@@ -177,30 +386,49 @@ static struct result run_pipeline(const char *fssim, unsigned long events, unsig
     }
     cfg.engine.reactor_threads = reactors;
     cfg.engine.worker_threads = workers;
+    cfg.engine.pin_threads = pin;
+    if (ring_slots)
+        cfg.engine.ring_slots = ring_slots;
     cfg.engine.heartbeat_s = 0;
-    cfg.engine.backoff_initial_ms = 10000; /* fssim closes after the flood: do not come back for more */
-    cfg.engine.backoff_max_ms = 10000;
+    /* fssim closes after the flood: do not come back for more, even when a slow run (valgrind) takes minutes */
+    cfg.engine.backoff_initial_ms = 3600000;
+    cfg.engine.backoff_max_ms = 3600000;
+    /* No collector listens here: the exporter's flush at stop (after the clock stopped) can only time out. */
+    cfg.otel.timeout_ms = 500;
 
     struct fsa_agent *agent = NULL;
     const char *why = "";
-    double c0 = cpu_s(), t0 = now_s();
+    struct cpu_snapshot s0;
+    snapshot_cpu(&s0, sim);
     int rc = fsa_agent_start(&cfg, &agent, &why);
     if (rc < 0) {
         fprintf(stderr, "agent start failed: %s: %s\n", why, strerror(-rc));
         exit(1);
     }
     unsigned long long want = (unsigned long long)events * instances, seen = 0, dropped = 0;
-    double deadline = now_s() + 120;
+    double deadline = now_s() + 120, t0 = 0;
     while (now_s() < deadline) {
         seen = fsa_agent_events_processed_total(agent);
         dropped = 0;
-        for (unsigned i = 0; i < instances; i++)
-            dropped += atomic_load(&fsa_agent_instance_stats(agent, i)->events_dropped_ring_full);
+        for (unsigned i = 0; i < instances; i++) {
+            const struct fsa_instance_stats *st = fsa_agent_instance_stats(agent, i);
+            dropped += atomic_load(&st->events_dropped_ring_full);
+            /* The clock starts when the first instance reached streaming (its reactor stamps that). */
+            uint64_t us = atomic_load(&st->connected_since_unix_us);
+            if (us && (t0 == 0 || (double)us / 1e6 < t0))
+                t0 = (double)us / 1e6;
+        }
         if (seen + dropped >= want)
             break;
-        usleep(200);
+        /* 1 ms: the end is seen within 0.1 % of a run, and waking more often costs CPU the pipeline needs. */
+        usleep(1000);
     }
-    struct result r = {.seconds = now_s() - t0, .cpu_seconds = cpu_s() - c0, .events = seen};
+    if (t0 == 0) {
+        fprintf(stderr, "pipeline: no instance reached streaming\n");
+        exit(1);
+    }
+    struct result r = {.seconds = wall_s() - t0, .events = seen, .dropped = dropped};
+    end_cpu(&r, &s0, sim, "fsabench");
     for (unsigned i = 0; i < instances; i++)
         r.bytes += atomic_load(&fsa_agent_instance_stats(agent, i)->bytes_received);
     if (seen + dropped < want)
@@ -214,27 +442,125 @@ static struct result run_pipeline(const char *fssim, unsigned long events, unsig
     return r;
 }
 
+/*
+ * The reactor's per-event user-space work, in memory: frame, decode, shard,
+ * take a lane slot, publish; the slot is released at once (same thread), so
+ * no cross-core traffic is measured here. Returns events decoded.
+ */
+__attribute__((noinline)) static unsigned long fsabench_esl_pass(const char *buf, size_t len, struct fsa_lane *lane,
+                                                                 unsigned nworkers)
+{
+    struct esl_framer f;
+    esl_framer_init(&f, (size_t)1 << 20);
+    size_t off = 0;
+    unsigned long n = 0;
+    while (off < len) {
+        struct esl_frame fr;
+        size_t used = 0;
+        const char *err = NULL;
+        if (esl_framer_next(&f, buf + off, len - off, &fr, &used, &err) <= 0)
+            break;
+        off += used;
+        if (fr.type != ESL_CT_EVENT_PLAIN)
+            continue;
+        struct esl_event_scan sc;
+        if (esl_event_scan(fr.body, &sc, NULL, &err) != ESL_DECODE_EVENT)
+            continue;
+        if (nworkers > 1) /* as the reactor: one worker needs no shard hash */
+            (void)fsa_shard_of(sc.uuid, sc.uuid_len, nworkers);
+        struct fsa_event_msg *m = fsa_lane_acquire_sp(lane);
+        if (!m)
+            break;
+        esl_event_fill(&sc, m);
+        fsa_lane_publish_sp(lane, m);
+        fsa_lane_release_sc(lane, fsa_lane_pop_sc(lane));
+        n++;
+    }
+    return n;
+}
+
+static struct result run_esl(const char *capture, size_t len, unsigned long events)
+{
+    struct fsa_lane lane;
+    if (fsa_lane_init(&lane, 64, sizeof(struct fsa_event_msg)) < 0) {
+        fprintf(stderr, "lane allocation failed\n");
+        exit(1);
+    }
+    struct result r = {0};
+    double c0 = clock_s(CLOCK_THREAD_CPUTIME_ID), t0 = now_s();
+    while (r.events < events) {
+        unsigned long n = fsabench_esl_pass(capture, len, &lane, 1);
+        if (n == 0)
+            break;
+        r.events += n;
+        r.bytes += len;
+    }
+    r.seconds = now_s() - t0;
+    r.cpu_seconds = clock_s(CLOCK_THREAD_CPUTIME_ID) - c0;
+    fsa_lane_destroy(&lane);
+    return r;
+}
+
+/* Cuts a captured stream to its event frames only (from the first event frame to the last whole one). */
+static size_t trim_capture(char **buf, size_t len)
+{
+    struct esl_framer f;
+    esl_framer_init(&f, (size_t)1 << 20);
+    size_t off = 0, first = SIZE_MAX, end = 0;
+    while (off < len) {
+        struct esl_frame fr;
+        size_t used = 0;
+        const char *err = NULL;
+        if (esl_framer_next(&f, *buf + off, len - off, &fr, &used, &err) <= 0)
+            break;
+        if (fr.type == ESL_CT_EVENT_PLAIN && first == SIZE_MAX)
+            first = off;
+        off += used;
+        if (first != SIZE_MAX)
+            end = off;
+    }
+    if (first == SIZE_MAX)
+        return 0;
+    *buf += first;
+    return end - first;
+}
+
+/* ---- report -------------------------------------------------------------------------------------------------- */
+
 static void print_row(const char *name, const struct result *r, const struct result *base)
 {
     double eps = (double)r->events / r->seconds;
     double mbps = (double)r->bytes / r->seconds / 1e6;
-    printf("| %-28s | %12.0f | %8.1f | %6.3f | %9.3f |\n", name, eps, mbps,
-           base ? eps / ((double)base->events / base->seconds) : 1.0, r->cpu_seconds * 1e3 / ((double)r->events / 1e3));
+    printf("| %-34s | %12.0f | %8.1f | %6.3f | %9.3f | %8.0f |\n", name, eps, mbps,
+           base ? eps / ((double)base->events / base->seconds) : 1.0, r->cpu_seconds * 1e6 / (double)r->events,
+           r->cpu_seconds * 1e9 / (double)r->events);
+}
+
+static void print_cpu(const char *mode, const struct result *r)
+{
+    for (unsigned i = 0; i < r->cpu.n; i++) {
+        const struct cpu_row *x = &r->cpu.row[i];
+        if (x->cpu_s * 1e9 / (double)r->events < 1.0)
+            continue; /* idle helper threads */
+        double us = x->user_s + x->sys_s;
+        printf("| %-8s | %-16s | %8.0f | %5.0f %% | %5.0f %% | %8.2f |\n", mode, x->name,
+               x->cpu_s * 1e9 / (double)r->events, x->cpu_s / r->seconds * 100.0, us > 0 ? x->sys_s / us * 100.0 : 0.0,
+               x->switches * 1e3 / (double)r->events);
+    }
 }
 
 int main(int argc, char **argv)
 {
     const char *fssim = "./fssim";
     unsigned long events = 1000000;
-    unsigned runs = 3, workers = 1, reactors = 1;
-    bool pipeline_only = false;
-    static const struct option opts[] = {{"fssim", required_argument, NULL, 'f'},
-                                         {"events", required_argument, NULL, 'n'},
-                                         {"runs", required_argument, NULL, 'r'},
-                                         {"workers", required_argument, NULL, 'w'},
-                                         {"reactors", required_argument, NULL, 'R'},
-                                         {"pipeline-only", no_argument, NULL, 'P'},
-                                         {NULL, 0, NULL, 0}};
+    unsigned runs = 3, workers = 1, reactors = 1, ring_slots = 0;
+    bool pipeline_only = false, esl_only = false, pin = true;
+    static const struct option opts[] = {
+        {"fssim", required_argument, NULL, 'f'},      {"events", required_argument, NULL, 'n'},
+        {"runs", required_argument, NULL, 'r'},       {"workers", required_argument, NULL, 'w'},
+        {"reactors", required_argument, NULL, 'R'},   {"pipeline-only", no_argument, NULL, 'P'},
+        {"esl-only", no_argument, NULL, 'E'},         {"no-pin", no_argument, NULL, 'U'},
+        {"ring-slots", required_argument, NULL, 'S'}, {NULL, 0, NULL, 0}};
     int opt;
     while ((opt = getopt_long(argc, argv, "", opts, NULL)) != -1) {
         switch (opt) {
@@ -244,36 +570,77 @@ int main(int argc, char **argv)
         case 'w': workers = (unsigned)strtoul(optarg, NULL, 10); break;
         case 'R': reactors = (unsigned)strtoul(optarg, NULL, 10); break;
         case 'P': pipeline_only = true; break; /* for profilers: no baseline in the profile */
+        case 'E': esl_only = true; break;      /* for callgrind: the in-memory ESL path only */
+        case 'U': pin = false; break;          /* agent threads and the baseline reader float */
+        case 'S': ring_slots = (unsigned)strtoul(optarg, NULL, 10); break; /* lanes deep enough for valgrind */
         default:
             fprintf(stderr, "usage: fsabench [--fssim PATH] [--events N] [--runs N] [--workers W] [--reactors R] "
-                            "[--pipeline-only]\n");
+                            "[--pipeline-only | --esl-only] [--no-pin] [--ring-slots N]\n");
             return 2;
         }
+    }
+    if (events == 0 || runs == 0) {
+        fprintf(stderr, "fsabench: --events and --runs must be positive\n");
+        return 2;
     }
     fsa_log_setup(FSA_LOG_WARN, FSA_LOG_TEXT, 2);
     signal(SIGPIPE, SIG_IGN);
 
-    struct result best_base = {0}, best_pipe = {0};
     if (pipeline_only) {
-        struct result p = run_pipeline(fssim, events, 1, reactors, workers);
-        printf("pipeline: %llu events in %.3f s: %.0f events/s\n", p.events, p.seconds, (double)p.events / p.seconds);
+        struct result p = run_pipeline(fssim, events, 1, reactors, workers, pin, ring_slots);
+        printf("pipeline: %llu events in %.3f s: %.0f events/s, %llu dropped\n", p.events, p.seconds,
+               (double)p.events / p.seconds, p.dropped);
         return 0;
     }
+    char *capture_mem = malloc(CAPTURE_BYTES), *capture = capture_mem;
+    size_t cap_len = 0;
+    if (!capture_mem) {
+        fprintf(stderr, "out of memory\n");
+        return 1;
+    }
+    if (esl_only) {
+        run_baseline(fssim, CAPTURE_BYTES / 900, pin, capture, &cap_len);
+        cap_len = trim_capture(&capture, cap_len);
+        struct result e = run_esl(capture, cap_len, events);
+        printf("esl: %llu events in %.3f s: %.1f ns per event\n", e.events, e.seconds,
+               e.seconds * 1e9 / (double)e.events);
+        free(capture_mem);
+        return 0;
+    }
+
+    struct result best_base = {0}, best_pipe = {0}, best_esl = {0};
     for (unsigned i = 0; i < runs; i++) {
-        struct result b = run_baseline(fssim, events);
-        struct result p = run_pipeline(fssim, events, 1, reactors, workers);
+        struct result b = run_baseline(fssim, events, pin, i == 0 ? capture : NULL, &cap_len);
+        struct result p = run_pipeline(fssim, events, 1, reactors, workers, pin, ring_slots);
         if (!best_base.seconds || b.seconds < best_base.seconds)
             best_base = b;
         if (!best_pipe.seconds || p.seconds < best_pipe.seconds)
             best_pipe = p;
     }
+    cap_len = trim_capture(&capture, cap_len);
+    for (unsigned i = 0; i < runs && cap_len; i++) {
+        struct result e = run_esl(capture, cap_len, events);
+        if (!best_esl.seconds || e.seconds < best_esl.seconds)
+            best_esl = e;
+    }
+    free(capture_mem);
+
     long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
-    printf("fsabench: %lu RTCP events per run, best of %u runs, %ld CPUs, %u reactor(s), %u worker(s)\n", events,
-           runs, ncpu, reactors, workers);
+    printf("fsabench: %lu RTCP events per run, best of %u runs, %ld CPUs, %u reactor(s), %u worker(s), pinning %s\n",
+           events, runs, ncpu, reactors, workers, pin ? "on (reactor and reader on CPU 0)" : "off");
     printf("average event frame: %.0f bytes\n\n", (double)best_base.bytes / (double)best_base.events);
-    printf("| %-28s | %12s | %8s | %6s | %9s |\n", "mode", "events/s", "MB/s", "ratio", "CPU ms/1k");
-    printf("|------------------------------|--------------|----------|--------|-----------|\n");
+    printf("| %-34s | %12s | %8s | %6s | %9s | %8s |\n", "mode", "events/s", "MB/s", "ratio", "CPU ms/1k", "CPU ns/ev");
+    printf("|------------------------------------|--------------|----------|--------|-----------|----------|\n");
     print_row("plain reader (baseline)", &best_base, NULL);
-    print_row("reactor+lanes+workers", &best_pipe, &best_base);
+    print_row("reactor+lanes+workers (pipeline)", &best_pipe, &best_base);
+    if (best_esl.seconds)
+        print_row("ESL path in memory (1 thread)", &best_esl, &best_base);
+    printf("\nCPU by thread in the best runs (fssim is its own process; CPU ns/ev counts this process only):\n\n");
+    printf("| %-8s | %-16s | %8s | %7s | %7s | %8s |\n", "mode", "thread", "ns/event", "of core", "sys", "cs/1k ev");
+    printf("|----------|------------------|----------|---------|---------|----------|\n");
+    print_cpu("baseline", &best_base);
+    print_cpu("pipeline", &best_pipe);
+    if (best_pipe.dropped)
+        printf("\npipeline best run: %llu events dropped (lane full), not counted as processed\n", best_pipe.dropped);
     return 0;
 }

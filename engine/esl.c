@@ -4,9 +4,13 @@
  * Where this sits. A reactor thread owns one esl_framer per connection. It
  * hands the framer the bytes it holds for the current frame; the framer says
  * "need more", "here is a frame of N bytes", or "protocol error: reset". For
- * each text/event-plain frame the reactor calls esl_decode_plain_event(),
- * which fills one fixed-size fsa_event_msg that crosses to a calculator
- * worker. Nothing here allocates, locks, or keeps pointers between calls.
+ * each text/event-plain frame the reactor calls esl_event_scan(), picks the
+ * worker by the Unique-ID it returns, and esl_event_fill() writes the
+ * fixed-size fsa_event_msg straight into that worker's lane slot (no scratch
+ * copy). Nothing here allocates, locks, or keeps pointers between calls.
+ * Every byte of an RTCP-heavy stream passes through here, so the hot paths
+ * are written to the profile (perf/README.md): bit masks instead of per-line
+ * memchr calls, no per-character branch an SSRC's random digits mispredict.
  *
  * Framing (esl.md). A frame is a header block of "Name: value\n" lines, an
  * empty line, then exactly Content-Length *bytes* of body. Decisions:
@@ -23,6 +27,10 @@
  *   - Resumable: `scanned` remembers where the search for the blank line
  *     stopped, so a 1 MiB header block arriving one byte per read costs
  *     O(total) memchr work, not O(n^2). Body bytes are only counted.
+ *   - One step for the usual frame (frame_fast): a fresh header block that
+ *     ends within the first 64 bytes, with no '\r' or NUL, is found and
+ *     parsed from bit masks of those bytes; anything else takes the general
+ *     path, which gives the same results (fuzz_esl_frame compares the two).
  *   - Hostile input: a NUL in the header block, a line without ':' or with
  *     an empty name, a Content-Length that is not plain ASCII digits (or is
  *     given twice: two lengths are a smuggling hazard) fail the connection.
@@ -30,11 +38,14 @@
  * Plain-event decoding. The body is itself a header block with URL-encoded
  * values; we make one pass over its lines, stopping at the event's own blank
  * line (a BACKGROUND_JOB's inner Content-Length body is never looked at).
- * Each name is classified by length, then one or two characters, then one
- * memcmp (field_id): ~200 names per CHANNEL_HANGUP_COMPLETE must not meet a
- * strcmp chain. The pass only records value slices (first occurrence wins,
- * e.g. Hangup-Cause appears twice); interpretation happens once, after the
- * pass, for the fields of the event's kind, so header order does not matter.
+ * Line ends and colons come from SSE2 bit masks of 64-byte blocks (a ctz per
+ * line, no call per line). Each name is classified by length, then one or
+ * two characters, then one memcmp (field_id): ~200 names per
+ * CHANNEL_HANGUP_COMPLETE must not meet a strcmp chain, and a name we do not
+ * keep costs only that. The pass only records value slices (first occurrence
+ * wins, e.g. Hangup-Cause appears twice); interpretation happens once, after
+ * the pass, for the fields of the event's kind, so header order does not
+ * matter.
  * The one shortcut: once Event-Name says the event is not a kind we use,
  * decoding stops (the rest of such an event is not validated).
  *
@@ -324,6 +335,41 @@ nul:
     return -1;
 }
 
+/* One header of a frame's block: records what framing needs. 0, or -1 with *err. */
+static int frame_header(struct esl_framer *f, const char *buf, struct fsa_str name, struct fsa_str value,
+                        bool *have_length, uint64_t *clen, const char **err)
+{
+    if (FSA_STR_IS(name, "Content-Length")) {
+        if (*have_length || !fsa_str_to_u64(value, clen)) {
+            *err = ESL_ERR_BAD_CONTENT_LENGTH;
+            return -1;
+        }
+        *have_length = true;
+    } else if (FSA_STR_IS(name, "Content-Type")) {
+        if (f->ct_off == SIZE_MAX) {
+            f->ct_off = (size_t)(value.p - buf);
+            f->ct_len = value.n;
+            f->type = content_type_of(value);
+        }
+    } else if (FSA_STR_IS(name, "Reply-Text")) {
+        if (f->rt_off == SIZE_MAX) {
+            f->rt_off = (size_t)(value.p - buf);
+            f->rt_len = value.n;
+        }
+    }
+    return 0;
+}
+
+static int frame_length(struct esl_framer *f, uint64_t clen, const char **err)
+{
+    if (clen > f->max_frame - f->header_len) { /* header_len <= max_frame here */
+        *err = ESL_ERR_FRAME_TOO_LARGE;
+        return -1;
+    }
+    f->content_length = (size_t)clen;
+    return 0;
+}
+
 /* Validates the header lines once and records what framing needs. */
 static int parse_frame_headers(struct esl_framer *f, const char *buf, const char **err)
 {
@@ -341,32 +387,79 @@ static int parse_frame_headers(struct esl_framer *f, const char *buf, const char
             *err = ESL_ERR_BAD_HEADER_LINE;
             return -1;
         }
-        if (FSA_STR_IS(name, "Content-Length")) {
-            if (have_length || !fsa_str_to_u64(value, &clen)) {
-                *err = ESL_ERR_BAD_CONTENT_LENGTH;
-                return -1;
-            }
-            have_length = true;
-        } else if (FSA_STR_IS(name, "Content-Type")) {
-            if (f->ct_off == SIZE_MAX) {
-                f->ct_off = (size_t)(value.p - buf);
-                f->ct_len = value.n;
-                f->type = content_type_of(value);
-            }
-        } else if (FSA_STR_IS(name, "Reply-Text")) {
-            if (f->rt_off == SIZE_MAX) {
-                f->rt_off = (size_t)(value.p - buf);
-                f->rt_len = value.n;
-            }
-        }
+        if (frame_header(f, buf, name, value, &have_length, &clen, err) < 0)
+            return -1;
         p = next;
     }
-    if (clen > f->max_frame - f->header_len) { /* header_len <= max_frame here */
-        *err = ESL_ERR_FRAME_TOO_LARGE;
-        return -1;
+    return frame_length(f, clen, err);
+}
+
+/* Bit i set when p[i] == c, for the 64 bytes at p (all readable). */
+static inline uint64_t eq_mask64(const char *p, char c)
+{
+#if defined(__SSE2__)
+    const __m128i cc = _mm_set1_epi8(c);
+    uint64_t m = 0;
+    for (int k = 0; k < 4; k++) {
+        __m128i x = _mm_loadu_si128((const __m128i *)(const void *)(p + 16 * k));
+        m |= (uint64_t)(uint32_t)_mm_movemask_epi8(_mm_cmpeq_epi8(x, cc)) << (16 * k);
     }
-    f->content_length = (size_t)clen;
-    return 0;
+    return m;
+#else
+    uint64_t m = 0;
+    for (int i = 0; i < 64; i++)
+        m |= (uint64_t)(p[i] == c) << i;
+    return m;
+#endif
+}
+
+/*
+ * The common case in one step: a fresh frame whose whole header block, ended
+ * by "\n\n", lies in the first 64 bytes without a '\r', a NUL or a stray
+ * blank line before it (every event frame FreeSWITCH sends: Content-Length
+ * and Content-Type, ~50 bytes). Bit masks of that block replace the memchr
+ * calls of find_header_end() and parse_frame_headers(), with the same results
+ * (the fuzz target checks it against one-byte reads, which never take it).
+ * Returns 1 when done (or -1 with *err, as the slow path would), 0 when the
+ * frame is not of this shape: f is then untouched.
+ */
+static int frame_fast(struct esl_framer *f, const char *buf, size_t len, const char **err)
+{
+    if (len < 64 || f->max_frame < 64 || buf[0] == '\n' || buf[0] == '\r')
+        return 0;
+    uint64_t nl = eq_mask64(buf, '\n');
+    uint64_t blank = nl & (nl >> 1); /* bit j: "\n\n" at j */
+    if (!blank)
+        return 0;
+    size_t j = (size_t)__builtin_ctzll(blank);
+    uint64_t block = ~0ull >> (63 - j); /* bits 0..j: the header lines with their '\n' */
+    if ((eq_mask64(buf, '\r') | eq_mask64(buf, '\0')) & block)
+        return 0;
+    f->started = true;
+    f->start = 0;
+    f->headers_end = j + 1;
+    f->header_len = j + 2;
+    uint64_t col = eq_mask64(buf, ':') & block;
+    bool have_length = false;
+    uint64_t clen = 0;
+    nl &= block;
+    for (size_t ls = 0; nl; nl &= nl - 1) {
+        size_t le = (size_t)__builtin_ctzll(nl);
+        col &= ~0ull << ls; /* colons of earlier lines' values are behind */
+        size_t c = col ? (size_t)__builtin_ctzll(col) : 64;
+        if (c >= le || c == ls) {
+            *err = ESL_ERR_BAD_HEADER_LINE;
+            return -1;
+        }
+        const char *v = buf + c + 1, *e = buf + le;
+        while (v < e && (*v == ' ' || *v == '\t'))
+            v++;
+        if (frame_header(f, buf, fsa_str_make(buf + ls, c - ls), fsa_str_make(v, (size_t)(e - v)), &have_length, &clen,
+                         err) < 0)
+            return -1;
+        ls = le + 1;
+    }
+    return frame_length(f, clen, err) < 0 ? -1 : 1;
 }
 
 int esl_framer_next(struct esl_framer *f, const char *buf, size_t len, struct esl_frame *out, size_t *consumed,
@@ -375,11 +468,16 @@ int esl_framer_next(struct esl_framer *f, const char *buf, size_t len, struct es
     if (len < f->scanned || len < f->header_len)
         framer_reset(f); /* the caller broke the contract (fewer bytes than before): rescan, never overread */
     if (f->header_len == 0) {
-        int rc = find_header_end(f, buf, len, err);
-        if (rc <= 0)
-            return rc;
-        if (parse_frame_headers(f, buf, err) < 0)
+        int rc = f->scanned == 0 && !f->started ? frame_fast(f, buf, len, err) : 0;
+        if (rc < 0)
             return -1;
+        if (rc == 0) {
+            rc = find_header_end(f, buf, len, err);
+            if (rc <= 0)
+                return rc;
+            if (parse_frame_headers(f, buf, err) < 0)
+                return -1;
+        }
     }
     if (len - f->header_len < f->content_length)
         return 0;
@@ -448,12 +546,9 @@ enum block_field { B_SSRC, B_FRACTION, B_LOST, B_HIGHEST_SEQ, B_JITTER, B_LSR, B
 #define BLOCK_ID(slot, bf) (F_COUNT + (slot)*B_COUNT + (bf))
 _Static_assert(FSA_RTCP_MAX_BLOCKS <= 10, "block numbers are one digit");
 
-struct scan {
-    uint64_t seen;         /* F_* bits: v[i] valid only when set */
-    uint8_t bseen[NSLOTS]; /* B_* bits per slot */
-    struct fsa_str v[F_COUNT];
-    struct fsa_str bv[NSLOTS][B_COUNT];
-};
+/* esl_event_scan (esl.h) holds the pass's findings: seen has the F_* bits (v[i] valid only when set), bseen the
+ * B_* bits per slot. */
+_Static_assert(F_COUNT <= ESL_SCAN_FIELDS && B_COUNT <= ESL_SCAN_BLOCK_FIELDS, "esl.h's scan arrays are too small");
 
 #define IS(lit) (memcmp(p, lit, sizeof(lit) - 1) == 0)
 
@@ -600,7 +695,7 @@ static enum fsa_event_kind kind_of(struct fsa_str v, bool *heartbeat)
 
 enum { V_ABSENT, V_OK, V_BAD };
 
-static inline struct fsa_str field(const struct scan *sc, int id)
+static inline struct fsa_str field(const struct esl_event_scan *sc, int id)
 {
     return (sc->seen >> id) & 1 ? sc->v[id] : FSA_STR_NULL;
 }
@@ -657,15 +752,26 @@ static inline bool dec_u64(struct fsa_str s, uint64_t *out)
 /* Hex without "0x", up to 16 digits (FreeSWITCH prints %08x), value within 32 bits. */
 static inline bool hex_u32(struct fsa_str s, uint32_t *out)
 {
+    /*
+     * Digit value + 1, 0 for anything else: a table lookup, because an SSRC's
+     * random mix of letters and digits defeats a digit-or-letter branch.
+     */
+    static const uint8_t hexv[256] = {
+        ['0'] = 1,  ['1'] = 2,  ['2'] = 3,  ['3'] = 4,  ['4'] = 5,  ['5'] = 6,  ['6'] = 7,  ['7'] = 8,
+        ['8'] = 9,  ['9'] = 10, ['a'] = 11, ['b'] = 12, ['c'] = 13, ['d'] = 14, ['e'] = 15, ['f'] = 16,
+        ['A'] = 11, ['B'] = 12, ['C'] = 13, ['D'] = 14, ['E'] = 15, ['F'] = 16,
+    };
     if (s.n == 0 || s.n > 16)
         return false;
     uint64_t v = 0;
+    unsigned bad = 0;
     for (size_t i = 0; i < s.n; i++) {
-        int d = fsa_hex_digit((unsigned char)s.p[i]);
-        if (d < 0)
-            return false;
-        v = v << 4 | (uint64_t)d;
+        unsigned d = hexv[(unsigned char)s.p[i]];
+        bad |= d == 0;
+        v = v << 4 | (uint64_t)((d - 1) & 15);
     }
+    if (bad)
+        return false;
     if (v > UINT32_MAX)
         return false;
     *out = (uint32_t)v;
@@ -784,7 +890,7 @@ static int val_double(struct fsa_str v, double *out)
 }
 
 /* Sets a numeric field from header id; flags a bad value. Returns true when set. */
-static bool set_u64(struct fsa_event_msg *m, const struct scan *sc, int id, uint64_t max, uint64_t *out)
+static bool set_u64(struct fsa_event_msg *m, const struct esl_event_scan *sc, int id, uint64_t max, uint64_t *out)
 {
     int r = val_u64(field(sc, id), max, out);
     if (r == V_BAD)
@@ -792,12 +898,46 @@ static bool set_u64(struct fsa_event_msg *m, const struct scan *sc, int id, uint
     return r == V_OK;
 }
 
-static bool set_double(struct fsa_event_msg *m, const struct scan *sc, int id, double *out)
+static bool set_double(struct fsa_event_msg *m, const struct esl_event_scan *sc, int id, double *out)
 {
     int r = val_double(field(sc, id), out);
     if (r == V_BAD)
         m->flags |= FSA_MSG_BAD_VALUE;
     return r == V_OK;
+}
+
+/*
+ * True when none of the n bytes at p is '%' or NUL, i.e. URL-decoding would
+ * give the bytes themselves. Eight bytes per step ("has a zero byte" on x and
+ * on x ^ '%%%%%%%%'): a Unique-ID is 36 bytes and never escaped.
+ */
+static inline bool plain_bytes(const char *p, size_t n)
+{
+    const uint64_t ones = 0x0101010101010101ull, highs = 0x8080808080808080ull, pct = 0x2525252525252525ull;
+    size_t i = 0;
+    for (; i + 8 <= n; i += 8) {
+        uint64_t x, y;
+        memcpy(&x, p + i, 8);
+        y = x ^ pct;
+        if (((x - ones) & ~x & highs) | ((y - ones) & ~y & highs))
+            return false;
+    }
+    for (; i < n; i++)
+        if (p[i] == '%' || p[i] == '\0')
+            return false;
+    return true;
+}
+
+/* esl_url_decode() into dst[cap], with the common case (nothing to decode, it fits) as one memcpy. */
+static inline size_t copy_value(struct fsa_str v, char *dst, size_t cap, bool *cut)
+{
+    if (v.n < cap && plain_bytes(v.p, v.n)) {
+        memcpy(dst, v.p, v.n);
+        dst[v.n] = '\0';
+        *cut = false;
+        return v.n;
+    }
+    return esl_url_decode(v, dst, cap, cut);
 }
 
 /* Copies a string value URL-decoded; returns true when it was present. */
@@ -806,13 +946,13 @@ static bool set_str(struct fsa_event_msg *m, char *dst, size_t cap, struct fsa_s
     if (absent(v))
         return false;
     bool cut;
-    esl_url_decode(v, dst, cap, &cut);
+    copy_value(v, dst, cap, &cut);
     if (cut)
         m->flags |= FSA_MSG_TRUNCATED;
     return true;
 }
 
-static void fill_rtcp(struct fsa_event_msg *m, const struct scan *sc)
+static void fill_rtcp(struct fsa_event_msg *m, const struct esl_event_scan *sc)
 {
     struct fsa_rtcp_payload *r = &m->u.rtcp;
     uint64_t x;
@@ -865,7 +1005,7 @@ static void fill_rtcp(struct fsa_event_msg *m, const struct scan *sc)
     }
 }
 
-static void fill_channel(struct fsa_event_msg *m, const struct scan *sc)
+static void fill_channel(struct fsa_event_msg *m, const struct esl_event_scan *sc)
 {
     struct fsa_channel_payload *c = &m->u.chan;
     uint64_t x;
@@ -949,179 +1089,213 @@ static void fill_channel(struct fsa_event_msg *m, const struct scan *sc)
 }
 
 /*
- * Bit i set when p[i] == c, for a whole 64-byte block. SSE2 is baseline on
- * x86-64; elsewhere a plain loop (the compiler vectorises it if it can).
+ * Line scanning. One SSE2 pass per 64-byte block gives two bit masks, line
+ * ends ('\n') and colons; each line then costs a ctz for its end and one for
+ * its colon (the first ':' at or after the line start, which may sit in an
+ * earlier block than the line end). The last, short block is copied into a
+ * zeroed 64-byte buffer, so nothing past the body is read.
  */
-static inline uint64_t byte_mask64(const char *p, char c)
+struct lines {
+    const char *base;
+    size_t n;
+    size_t blk;       /* offset of the block the masks describe */
+    uint64_t nl, col; /* '\n' and ':' positions in that block, those before the cursor cleared */
+};
+
+/* eq_mask64() for '\n' and ':' at once: one load per 16 bytes (two calls cost ~150 more instructions an event). */
+static inline void masks64(const char *p, uint64_t *nl, uint64_t *col)
 {
 #if defined(__SSE2__)
-    const __m128i cc = _mm_set1_epi8(c);
-    uint64_t m = 0;
+    const __m128i cn = _mm_set1_epi8('\n'), cc = _mm_set1_epi8(':');
+    uint64_t a = 0, b = 0;
     for (int k = 0; k < 4; k++) {
         __m128i x = _mm_loadu_si128((const __m128i *)(const void *)(p + 16 * k));
-        m |= (uint64_t)(uint32_t)_mm_movemask_epi8(_mm_cmpeq_epi8(x, cc)) << (16 * k);
+        a |= (uint64_t)(uint32_t)_mm_movemask_epi8(_mm_cmpeq_epi8(x, cn)) << (16 * k);
+        b |= (uint64_t)(uint32_t)_mm_movemask_epi8(_mm_cmpeq_epi8(x, cc)) << (16 * k);
     }
-    return m;
+    *nl = a;
+    *col = b;
 #else
-    uint64_t m = 0;
-    for (int i = 0; i < 64; i++)
-        m |= (uint64_t)(p[i] == c) << i;
-    return m;
+    *nl = eq_mask64(p, '\n');
+    *col = eq_mask64(p, ':');
 #endif
 }
 
-/* The block at offset blk of [base, base+n): a short last block is copied, so nothing past n is read. */
-static inline uint64_t block_mask(const char *base, size_t n, size_t blk, char c)
+static inline void lines_load(struct lines *ln)
 {
-    if (n - blk >= 64)
-        return byte_mask64(base + blk, c);
-    char tmp[64];
-    memset(tmp, 0, sizeof(tmp));
-    memcpy(tmp, base + blk, n - blk);
-    return byte_mask64(tmp, c);
+    if (ln->blk >= ln->n) {
+        ln->nl = ln->col = 0;
+    } else if (ln->n - ln->blk >= 64) {
+        masks64(ln->base + ln->blk, &ln->nl, &ln->col);
+    } else {
+        char tmp[64];
+        memset(tmp, 0, sizeof(tmp));
+        memcpy(tmp, ln->base + ln->blk, ln->n - ln->blk);
+        masks64(tmp, &ln->nl, &ln->col);
+    }
 }
 
 /*
- * Positions of one byte value in [base, base+n), visited in increasing
- * order, one 64-byte block mask at a time. Used for line ends and for the
- * ':' of each line: a loop over the name's bytes to find the ':' costs a
- * mispredicted exit per line; a ctz does not.
+ * The line at the cursor: returns its end (offset of its '\n', or n for a
+ * last line without one) and sets *colon to its first ':' (SIZE_MAX when the
+ * line has none). Moves the cursor past the '\n'. Cursor invariant: it lies
+ * in [blk, blk + 64) and the masks hold no position before it.
  */
-struct byte_iter {
-    const char *base;
-    size_t n;
-    size_t blk;    /* offset of the block that mask describes */
-    uint64_t mask; /* positions in that block not yet passed */
-    char c;
-};
-
-static inline void byte_iter_init(struct byte_iter *it, const char *base, size_t n, char c)
+static inline size_t lines_next(struct lines *ln, size_t *colon)
 {
-    it->base = base;
-    it->n = n;
-    it->blk = 0;
-    it->c = c;
-    it->mask = n ? block_mask(base, n, 0, c) : 0;
+    size_t c = SIZE_MAX, le;
+    for (;;) {
+        if (c == SIZE_MAX && ln->col)
+            c = ln->blk + (size_t)__builtin_ctzll(ln->col);
+        if (ln->nl) {
+            le = ln->blk + (size_t)__builtin_ctzll(ln->nl);
+            break;
+        }
+        ln->blk += 64;
+        if (ln->blk >= ln->n) {
+            *colon = c;
+            return ln->n;
+        }
+        lines_load(ln);
+    }
+    *colon = c < le ? c : SIZE_MAX;
+    size_t next = le + 1 - ln->blk; /* 1..64 */
+    if (next < 64) {
+        uint64_t keep = ~0ull << next;
+        ln->nl &= keep;
+        ln->col &= keep;
+    } else {
+        ln->blk += 64;
+        lines_load(ln);
+    }
+    return le;
 }
 
-/* First position >= from (from only grows between calls), or n when none. */
-static inline size_t byte_iter_from(struct byte_iter *it, size_t from)
+/* Records a header the decoder keeps; first occurrence wins (Hangup-Cause comes twice). */
+static inline void keep_field(struct esl_event_scan *sc, int id, struct fsa_str value)
 {
-    size_t b = from & ~(size_t)63;
-    if (b > it->blk) {
-        it->blk = b;
-        it->mask = b < it->n ? block_mask(it->base, it->n, b, it->c) : 0;
-    }
-    if (from > it->blk)
-        it->mask &= ~0ull << (from - it->blk);
-    while (!it->mask) {
-        it->blk += 64;
-        if (it->blk >= it->n)
-            return it->n;
-        it->mask = block_mask(it->base, it->n, it->blk, it->c);
-    }
-    return it->blk + (size_t)__builtin_ctzll(it->mask);
-}
-
-enum line_action { LINE_NEXT, LINE_END, LINE_BAD, LINE_UNUSED_EVENT };
-
-/* One line [ls, le) of an event body (without its '\n'): records the fields we keep. */
-static inline enum line_action event_line(struct scan *sc, struct byte_iter *colons, size_t ls, size_t le,
-                                          enum fsa_event_kind *kind, bool *heartbeat, struct fsa_str *event_name)
-{
-    const char *p = colons->base + ls;
-    size_t n = le - ls;
-    if (n && p[n - 1] == '\r')
-        n--;
-    if (n == 0)
-        return LINE_END; /* the event's own blank line: an inner body may follow, not ours */
-    size_t c = byte_iter_from(colons, ls) - ls;
-    if (c >= n || c == 0)
-        return LINE_BAD;
-    const char *v = p + c + 1, *e = p + n;
-    while (v < e && (*v == ' ' || *v == '\t'))
-        v++;
-    struct fsa_str value = fsa_str_make(v, (size_t)(e - v));
-    int id = field_id(p, c);
-    if (id < 0)
-        return LINE_NEXT;
     if (id >= F_COUNT) {
         int slot = (id - F_COUNT) / B_COUNT, bf = (id - F_COUNT) % B_COUNT;
         if (!(sc->bseen[slot] & (1u << bf))) {
             sc->bseen[slot] |= (uint8_t)(1u << bf);
             sc->bv[slot][bf] = value;
         }
-        return LINE_NEXT;
+        return;
     }
-    if ((sc->seen >> id) & 1)
-        return LINE_NEXT; /* first occurrence wins (Hangup-Cause comes twice) */
-    sc->seen |= 1ull << id;
-    sc->v[id] = value;
-    if (id == F_EVENT_NAME) {
+    if (!((sc->seen >> id) & 1)) {
+        sc->seen |= 1ull << id;
+        sc->v[id] = value;
+    }
+}
+
+enum esl_decode_result esl_event_scan(struct fsa_str body, struct esl_event_scan *sc, struct fsa_str *event_name,
+                                      const char **err)
+{
+    sc->kind = FSA_EV_NONE;
+    sc->seen = 0;
+    memset(sc->bseen, 0, sizeof(sc->bseen));
+    if (event_name)
+        *event_name = FSA_STR_NULL;
+
+    enum fsa_event_kind kind = FSA_EV_NONE;
+    bool heartbeat = false, named = false;
+    struct lines ln = {.base = body.p, .n = body.n};
+    lines_load(&ln);
+    for (size_t ls = 0; ls < body.n;) {
+        size_t colon;
+        size_t le = lines_next(&ln, &colon);
+        const char *p = body.p + ls;
+        size_t n = le - ls;
+        ls = le + 1;
+        if (n && p[n - 1] == '\r')
+            n--;
+        if (n == 0)
+            break; /* the event's own blank line: an inner body may follow, not ours */
+        size_t c = colon - (size_t)(p - body.p);
+        if (colon == SIZE_MAX || c == 0 || c >= n) {
+            *err = ESL_ERR_BAD_HEADER_LINE;
+            return ESL_DECODE_ERROR;
+        }
+        int id = field_id(p, c);
+        if (id < 0)
+            continue;
+        /* FreeSWITCH writes "Name: value": one space, then the value; tabs and more spaces are tolerated. */
+        const char *v = p + c + 1, *e = p + n;
+        while (v < e && (*v == ' ' || *v == '\t'))
+            v++;
+        struct fsa_str value = fsa_str_make(v, (size_t)(e - v));
+        if (id != F_EVENT_NAME || named) {
+            keep_field(sc, id, value);
+            continue;
+        }
+        named = true;
+        sc->seen |= 1ull << F_EVENT_NAME;
+        sc->v[F_EVENT_NAME] = value;
         if (event_name)
             *event_name = value;
         if (value.n == 0)
-            return LINE_UNUSED_EVENT; /* reported as missing by the caller */
+            break; /* reported as missing below */
         char tmp[NUM_TMP];
         struct fsa_str en;
-        *kind = short_value(value, tmp, sizeof(tmp), &en) ? kind_of(en, heartbeat) : FSA_EV_NONE;
-        if (*kind == FSA_EV_NONE) /* nothing more to read in an event we do not use */
-            return LINE_UNUSED_EVENT;
+        kind = short_value(value, tmp, sizeof(tmp), &en) ? kind_of(en, &heartbeat) : FSA_EV_NONE;
+        if (kind == FSA_EV_NONE)
+            break; /* nothing more to read in an event we do not use */
     }
-    return LINE_NEXT;
+    if (kind == FSA_EV_NONE) {
+        if (named && sc->v[F_EVENT_NAME].n)
+            return heartbeat ? ESL_DECODE_HEARTBEAT : ESL_DECODE_OTHER;
+        *err = ESL_ERR_NO_EVENT_NAME;
+        return ESL_DECODE_ERROR;
+    }
+    struct fsa_str uid = field(sc, F_UNIQUE_ID);
+    if (absent(uid)) {
+        *err = ESL_ERR_NO_UNIQUE_ID;
+        return ESL_DECODE_ERROR;
+    }
+    sc->kind = (uint8_t)kind;
+    sc->uuid_len = (uint32_t)copy_value(uid, sc->uuid, sizeof(sc->uuid), &sc->uuid_cut);
+    return ESL_DECODE_EVENT;
+}
+
+void esl_event_fill(const struct esl_event_scan *sc, struct fsa_event_msg *msg)
+{
+    /*
+     * An RTCP message is zeroed only up to its blocks (fill_rtcp writes each
+     * kept block whole, readers stop at nblocks): 120 bytes the compiler
+     * stores inline, instead of a rep stos over 280.
+     */
+    if (sc->kind == FSA_EV_RECV_RTCP || sc->kind == FSA_EV_SEND_RTCP) {
+#if defined(__SSE2__)
+        /* GCC turns even a 120-byte memset into rep stos; eight stores cover it (and start block[0]). */
+        _Static_assert(offsetof(struct fsa_event_msg, u.rtcp.block) <= 128 && sizeof(*msg) >= 128, "zeroing");
+        for (int k = 0; k < 8; k++)
+            _mm_storeu_si128((__m128i *)(void *)msg + k, _mm_setzero_si128());
+#else
+        memset(msg, 0, offsetof(struct fsa_event_msg, u.rtcp.block));
+#endif
+    } else {
+        memset(msg, 0, sizeof(*msg));
+    }
+    msg->kind = sc->kind;
+    msg->uuid_len = sc->uuid_len;
+    memcpy(msg->uuid, sc->uuid, (size_t)sc->uuid_len + 1);
+    if (sc->uuid_cut)
+        msg->flags |= FSA_MSG_TRUNCATED;
+    set_u64(msg, sc, F_TIMESTAMP, UINT64_MAX, &msg->event_time_us);
+    set_u64(msg, sc, F_SEQUENCE, UINT64_MAX, &msg->event_seq);
+    if (sc->kind == FSA_EV_RECV_RTCP || sc->kind == FSA_EV_SEND_RTCP)
+        fill_rtcp(msg, sc);
+    else
+        fill_channel(msg, sc);
 }
 
 enum esl_decode_result esl_decode_plain_event(struct fsa_str body, struct fsa_event_msg *msg,
                                               struct fsa_str *event_name, const char **err)
 {
-    struct scan sc;
-    sc.seen = 0;
-    memset(sc.bseen, 0, sizeof(sc.bseen));
+    struct esl_event_scan sc;
     memset(msg, 0, sizeof(*msg));
-    if (event_name)
-        *event_name = FSA_STR_NULL;
-
-    enum fsa_event_kind kind = FSA_EV_NONE;
-    bool heartbeat = false;
-    enum line_action act = LINE_NEXT;
-    /* Line ends and colons come from 64-byte block bitmasks: one ctz per line, no memchr call per line. */
-    const char *base = body.p;
-    size_t n = body.n, ls = 0;
-    struct byte_iter eols, colons;
-    byte_iter_init(&eols, base, n, '\n');
-    byte_iter_init(&colons, base, n, ':');
-    while (act == LINE_NEXT && ls < n) {
-        size_t le = byte_iter_from(&eols, ls); /* n for a last line without '\n' */
-        act = event_line(&sc, &colons, ls, le, &kind, &heartbeat, event_name);
-        ls = le + 1;
-    }
-    if (act == LINE_BAD) {
-        *err = ESL_ERR_BAD_HEADER_LINE;
-        return ESL_DECODE_ERROR;
-    }
-    if (kind == FSA_EV_NONE) {
-        if ((sc.seen >> F_EVENT_NAME) & 1 && sc.v[F_EVENT_NAME].n)
-            return heartbeat ? ESL_DECODE_HEARTBEAT : ESL_DECODE_OTHER;
-        *err = ESL_ERR_NO_EVENT_NAME;
-        return ESL_DECODE_ERROR;
-    }
-
-    struct fsa_str uid = field(&sc, F_UNIQUE_ID);
-    if (absent(uid)) {
-        *err = ESL_ERR_NO_UNIQUE_ID;
-        return ESL_DECODE_ERROR;
-    }
-    msg->kind = (uint8_t)kind;
-    bool cut;
-    msg->uuid_len = (uint32_t)esl_url_decode(uid, msg->uuid, sizeof(msg->uuid), &cut);
-    if (cut)
-        msg->flags |= FSA_MSG_TRUNCATED;
-    set_u64(msg, &sc, F_TIMESTAMP, UINT64_MAX, &msg->event_time_us);
-    set_u64(msg, &sc, F_SEQUENCE, UINT64_MAX, &msg->event_seq);
-
-    if (kind == FSA_EV_RECV_RTCP || kind == FSA_EV_SEND_RTCP)
-        fill_rtcp(msg, &sc);
-    else
-        fill_channel(msg, &sc);
-    return ESL_DECODE_EVENT;
+    enum esl_decode_result r = esl_event_scan(body, &sc, event_name, err);
+    if (r == ESL_DECODE_EVENT)
+        esl_event_fill(&sc, msg);
+    return r;
 }

@@ -19,6 +19,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include "../ring/fsa_msg.h"
 #include "../ring/fsa_str.h"
@@ -140,5 +141,40 @@ enum esl_decode_result {
  */
 enum esl_decode_result esl_decode_plain_event(struct fsa_str body, struct fsa_event_msg *msg,
                                               struct fsa_str *event_name, const char **err);
+
+/*
+ * The same decoding in two steps, for a caller that places the message
+ * itself: the reactor decodes straight into a lane slot, and which lane
+ * depends on the Unique-ID. esl_event_scan() makes the one pass over the
+ * body's lines and URL-decodes the Unique-ID; esl_event_fill() then writes
+ * the message. Same results and errors as esl_decode_plain_event(), which is
+ * exactly scan, then zero the whole message, then fill.
+ */
+#define ESL_SCAN_FIELDS 40      /* >= the decoder's header count (esl.c checks) */
+#define ESL_SCAN_BLOCK_FIELDS 8 /* >= fields per RTCP report block */
+
+struct esl_event_scan {
+    uint8_t kind;            /* enum fsa_event_kind, set when the scan returns ESL_DECODE_EVENT */
+    bool uuid_cut;           /* the Unique-ID did not fit uuid[] (FSA_MSG_TRUNCATED) */
+    uint32_t uuid_len;       /* strlen(uuid) */
+    char uuid[FSA_UUID_MAX]; /* URL-decoded Unique-ID: what fsa_shard_of() hashes */
+    /* esl.c's: which headers were seen and their raw values (slices into the body) */
+    uint64_t seen;
+    uint8_t bseen[FSA_RTCP_MAX_BLOCKS + 1];
+    struct fsa_str v[ESL_SCAN_FIELDS];
+    struct fsa_str bv[FSA_RTCP_MAX_BLOCKS + 1][ESL_SCAN_BLOCK_FIELDS];
+};
+
+/* Step 1. Results, errors and *event_name as esl_decode_plain_event(); sc is scratch (not zeroed first). */
+enum esl_decode_result esl_event_scan(struct fsa_str body, struct esl_event_scan *sc, struct fsa_str *event_name,
+                                      const char **err);
+/*
+ * Step 2, only after step 1 returned ESL_DECODE_EVENT, with the body still
+ * in place (sc points into it). Writes msg as esl_decode_plain_event() would,
+ * except for bytes no reader looks at, which are left as they were: an RTCP
+ * message's block[] entries from nblocks on and everything after its RTCP
+ * payload (the channel payload's room).
+ */
+void esl_event_fill(const struct esl_event_scan *sc, struct fsa_event_msg *msg);
 
 #endif

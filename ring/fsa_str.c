@@ -16,9 +16,8 @@ bool fsa_str_to_u64(struct fsa_str s, uint64_t *out)
         unsigned d = (unsigned char)s.p[i] - '0';
         if (d > 9)
             return false;
-        if (v > (UINT64_MAX - d) / 10)
+        if (__builtin_mul_overflow(v, 10u, &v) || __builtin_add_overflow(v, d, &v))
             return false;
-        v = v * 10 + d;
     }
     *out = v;
     return true;

@@ -9,6 +9,7 @@
 #include "engine/esl.h"
 #include "fsa_test.h"
 
+#include <stddef.h>
 #include <stdint.h>
 #include <time.h>
 
@@ -866,6 +867,100 @@ static void test_channel_values(void)
     CHECK_EQ_U64(strlen(c->hangup_cause), FSA_CAUSE_MAX - 1);
 }
 
+/*
+ * The reactor's two steps (scan, then fill straight into a lane slot that
+ * holds an older message) against the one-call decoder, on every event of
+ * the capture: same result, error and Event-Name slice; the same bytes
+ * wherever a reader looks (for RTCP: up to the kept blocks); the rest of
+ * the slot untouched.
+ */
+static void test_two_steps(void)
+{
+    size_t len;
+    char *data = fsa_test_read_file(fsa_test_fixture("fs-plain-all.raw"), &len);
+    struct body_list bodies = capture_bodies(data, len);
+    CHECK_EQ_U64(bodies.n, 1785);
+    size_t events = 0, rtcp = 0;
+    for (size_t i = 0; i < bodies.n; i++) {
+        static struct fsa_event_msg one, slot;
+        static struct esl_event_scan sc;
+        struct fsa_str n1, n2;
+        const char *e1 = NULL, *e2 = NULL;
+        enum esl_decode_result r1 = esl_decode_plain_event(bodies.v[i], &one, &n1, &e1);
+        memset(&sc, 0x5a, sizeof(sc)); /* scratch from the previous event: the scan must not rely on it */
+        enum esl_decode_result r2 = esl_event_scan(bodies.v[i], &sc, &n2, &e2);
+        CHECK_EQ_U64(r1, r2);
+        CHECK(e1 == e2 && n1.p == n2.p && n1.n == n2.n);
+        if (r2 != ESL_DECODE_EVENT)
+            continue;
+        events++;
+        CHECK_EQ_U64(sc.kind, one.kind);
+        CHECK_EQ_U64(sc.uuid_len, one.uuid_len);
+        CHECK_STR(sc.uuid, one.uuid);
+        memset(&slot, 0xa5, sizeof(slot));
+        esl_event_fill(&sc, &slot);
+        size_t same = sizeof(slot);
+        if (one.kind == FSA_EV_RECV_RTCP || one.kind == FSA_EV_SEND_RTCP) {
+            rtcp++;
+            same = offsetof(struct fsa_event_msg, u.rtcp.block) + one.u.rtcp.nblocks * sizeof(struct fsa_rtcp_block);
+            /* nothing past the payload is written (bytes 120..127 before block[0] are: a zeroed pad) */
+            size_t from = same > 128 ? same : 128;
+            size_t untouched = 0;
+            for (size_t k = from; k < sizeof(slot); k++)
+                untouched += ((const unsigned char *)&slot)[k] == 0xa5;
+            CHECK_EQ_U64(untouched, sizeof(slot) - from);
+        }
+        CHECK(memcmp(&one, &slot, same) == 0);
+    }
+    /* the capture's counts (test_capture): 52 CREATE + 50 ANSWER + 13 BRIDGE + 52 HANGUP_COMPLETE + 249 RECV_RTCP
+       + 88 SEND_RTCP = 504 events, of which 249 + 88 = 337 RTCP */
+    CHECK_EQ_U64(events, 504);
+    CHECK_EQ_U64(rtcp, 337);
+    free(bodies.v);
+    free(data);
+}
+
+/*
+ * Line scanning works on 64-byte blocks: a padding header of every length
+ * from 0 to 130 moves each line of a fixed event across block boundaries
+ * (line ends, colons and values on either side). The values are the ones
+ * written in the event below, whatever the shift.
+ */
+static void test_block_alignment(void)
+{
+    for (size_t pad = 0; pad <= 130; pad++) {
+        char body[512];
+        int n =
+            snprintf(body, sizeof(body),
+                     "X-Pad: %.*s\nEvent-Name: RECV_RTCP_MESSAGE\nEvent-Date-GMT: Thu, 26 Nov 2026 02:04:05 GMT\n"
+                     "Unique-ID: u-%zu\nSSRC: 0000beef\nSource0-SSRC: 0000abcd\nX-Colons: a:b:c:d\n"
+                     "Source0-Lost: 7\nSource0-Jitter: 1234567890\nRtt0-Avg: 0.25\nSender-Packet-Count: 42\n\n",
+                     (int)pad,
+                     "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
+                     "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa",
+                     pad);
+        struct fsa_event_msg m;
+        const char *err = NULL;
+        CHECK_EQ_U64(decode(body, &m, &err), ESL_DECODE_EVENT);
+        char uid[16];
+        snprintf(uid, sizeof(uid), "u-%zu", pad);
+        CHECK_STR(m.uuid, uid);
+        CHECK_EQ_U64(m.u.rtcp.ssrc, 0xbeef);
+        CHECK_EQ_U64(m.u.rtcp.sender_packet_count, 42);
+        CHECK_EQ_U64(m.u.rtcp.nblocks, 1);
+        CHECK_EQ_U64(m.u.rtcp.block[0].source_ssrc, 0xabcd);
+        CHECK_EQ_U64(m.u.rtcp.block[0].lost_raw, 7);
+        CHECK_EQ_U64(m.u.rtcp.block[0].jitter, 1234567890u);
+        CHECK_NEAR(m.u.rtcp.block[0].rtt_avg_s, 0.25, 0);
+        CHECK_EQ_U64(m.flags, 0);
+        /* the same event with a line without ':' at the end: refused whatever the alignment */
+        CHECK((size_t)n + 8 < sizeof(body));
+        memcpy(body + n - 1, "garbage\n\n", 10);
+        CHECK_EQ_U64(decode(body, &m, &err), ESL_DECODE_ERROR);
+        CHECK(err == ESL_ERR_BAD_HEADER_LINE);
+    }
+}
+
 int main(void)
 {
     test_url_decode();
@@ -873,5 +968,7 @@ int main(void)
     test_rtcp_values();
     test_channel_values();
     test_capture();
+    test_two_steps();
+    test_block_alignment();
     return fsa_test_finish();
 }

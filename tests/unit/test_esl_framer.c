@@ -565,6 +565,92 @@ static void test_bad_input(void)
     }
 }
 
+/*
+ * A fresh frame whose whole header block (ended by "\n\n") lies in the first
+ * 64 bytes is framed in one step from bit masks; byte-by-byte feeding never
+ * takes that path (it holds fewer than 64 bytes when the block completes).
+ * Both must give the same result for every case, each followed by filler so
+ * that the one-call run holds at least 64 bytes. The expected rc and error
+ * are written out too, from the framing rules of esl.h, not from either run.
+ */
+static size_t slice_off(struct fsa_str s, const char *base)
+{
+    return s.p ? (size_t)(s.p - base) : SIZE_MAX;
+}
+
+static void test_one_step_path(void)
+{
+    static const struct {
+        const char *head;
+        size_t len;
+        int rc;
+        const char *err;
+    } cases[] = {
+        {LIT("Content-Length: 3\nContent-Type: text/event-plain\n\nabc"), 1, NULL},
+        {LIT("Content-Type: command/reply\nReply-Text: +OK a:b:c\n\n"), 1, NULL}, /* colons in a value */
+        {LIT("Content-Type:\t \tauth/request\n\n"), 1, NULL},                     /* tabs and spaces skipped */
+        {LIT("Content-Type: api/response\nContent-Length: 0\n\n"), 1, NULL},
+        {LIT("X: 1\n\n"), 1, NULL},
+        /* "\n\n" at bytes 61-62 and 62-63 (the last the one-step path sees), then 63-64 (it cannot) */
+        {LIT("Content-Type: text/event-plain\nX-Pad: aaaaaaaaaaaaaaaaaaaaaaa\n\n"), 1, NULL},
+        {LIT("Content-Type: text/event-plain\nX-Pad: aaaaaaaaaaaaaaaaaaaaaaaa\n\n"), 1, NULL},
+        {LIT("Content-Type: text/event-plain\nX-Pad: aaaaaaaaaaaaaaaaaaaaaaaaa\n\n"), 1, NULL},
+        {LIT("Content-Length: 5\nContent-Length: 5\n\n12345"), -1, ESL_ERR_BAD_CONTENT_LENGTH},
+        {LIT("Content-Length: 5x\n\n"), -1, ESL_ERR_BAD_CONTENT_LENGTH},
+        {LIT("Content-Length: 99999999999999999999\n\n"), -1, ESL_ERR_BAD_CONTENT_LENGTH},
+        {LIT("Content-Type: auth/request\ngarbage\n\n"), -1, ESL_ERR_BAD_HEADER_LINE},
+        {LIT("Content-Type: auth/request\n: no name\n\n"), -1, ESL_ERR_BAD_HEADER_LINE},
+        {LIT("no colon here\nContent-Type: a:b\n\n"), -1, ESL_ERR_BAD_HEADER_LINE}, /* the next line's ':' is not its */
+        {LIT("Content-Length: 2000000\n\n"), -1, ESL_ERR_FRAME_TOO_LARGE},
+        {LIT("Content-Type: auth/\0request\n\n"), -1, ESL_ERR_NUL_IN_HEADERS},
+        {LIT("Content-Type: command/reply\r\nReply-Text: +OK\r\n\r\n"), 1, NULL}, /* CRLF: the general path */
+        {LIT("\n\nContent-Type: auth/request\n\n"), 1, NULL},                     /* stray blank lines */
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        char buf[256];
+        size_t n = cases[i].len;
+        memcpy(buf, cases[i].head, n);
+        memset(buf + n, 'x', 100); /* the next frame's first bytes, as far as this one is concerned */
+        struct esl_frame fr;
+        size_t used = 0;
+        const char *err = NULL;
+        int rc = feed_once(buf, n + 100, 1 << 20, &fr, &used, &err);
+        struct feed_result r;
+        feed_bytewise(buf, n + 100, 1 << 20, &r);
+        CHECK_EQ_I64(rc, cases[i].rc);
+        CHECK_EQ_I64(r.rc, cases[i].rc);
+        CHECK(err == cases[i].err && r.err == cases[i].err);
+        if (rc != 1 || r.rc != 1)
+            continue;
+        CHECK_EQ_U64(used, n); /* each good case is exactly one frame */
+        CHECK_EQ_U64(r.consumed, n);
+        CHECK_EQ_U64(fr.type, r.frame.type);
+        CHECK_EQ_U64(slice_off(fr.content_type, buf), slice_off(r.frame.content_type, r.copy));
+        CHECK_EQ_U64(fr.content_type.n, r.frame.content_type.n);
+        CHECK_EQ_U64(slice_off(fr.reply_text, buf), slice_off(r.frame.reply_text, r.copy));
+        CHECK_EQ_U64(fr.reply_text.n, r.frame.reply_text.n);
+        CHECK_EQ_U64(slice_off(fr.headers, buf), slice_off(r.frame.headers, r.copy));
+        CHECK_EQ_U64(fr.headers.n, r.frame.headers.n);
+        CHECK_EQ_U64(slice_off(fr.body, buf), slice_off(r.frame.body, r.copy));
+        CHECK_EQ_U64(fr.body.n, r.frame.body.n);
+    }
+    /* spot values of the first two cases */
+    struct esl_frame fr;
+    size_t used;
+    const char *err;
+    char buf[256];
+    memcpy(buf, cases[1].head, cases[1].len);
+    memset(buf + cases[1].len, 'x', 100);
+    CHECK_EQ_U64(feed_once(buf, cases[1].len + 100, 1 << 20, &fr, &used, &err), 1);
+    CHECK(FSA_STR_IS(fr.reply_text, "+OK a:b:c"));
+    CHECK_EQ_U64(fr.type, ESL_CT_COMMAND_REPLY);
+    memcpy(buf, cases[0].head, cases[0].len);
+    memset(buf + cases[0].len, 'x', 100);
+    CHECK_EQ_U64(feed_once(buf, cases[0].len + 100, 1 << 20, &fr, &used, &err), 1);
+    CHECK(FSA_STR_IS(fr.body, "abc"));
+    CHECK_EQ_U64(fr.type, ESL_CT_EVENT_PLAIN);
+}
+
 /* A contract breach (fewer bytes than last time) must not make the framer read past len. */
 static void test_shrinking_input(void)
 {
@@ -674,6 +760,7 @@ int main(void)
     test_crlf_and_blank_lines();
     test_limits();
     test_bad_input();
+    test_one_step_path();
     test_shrinking_input();
     test_header_iteration();
     test_exact_buffers();
