@@ -533,7 +533,8 @@ static inline void full_fence(atomic_uint *flag)
 
 /* ---- the thread ---- */
 
-static void sleep_until(struct fsa_exporter *e, uint64_t wake_ns, uint64_t now)
+/* stopping: the stop request was taken in already, so it must not cut the sleep short (it would spin). */
+static void sleep_until(struct fsa_exporter *e, uint64_t wake_ns, uint64_t now, bool stopping)
 {
     struct pollfd fds[2];
     int nfds = 1;
@@ -553,7 +554,7 @@ static void sleep_until(struct fsa_exporter *e, uint64_t wake_ns, uint64_t now)
         /* Doorbell protocol: announce, re-check, then sleep (pairs with fsa_exporter_doorbell). */
         atomic_store_explicit(&e->sleeping, 1, memory_order_seq_cst);
         full_fence(&e->sleeping);
-        if (!lanes_empty(e) || atomic_load_explicit(&e->stop_req, memory_order_acquire))
+        if (!lanes_empty(e) || (!stopping && atomic_load_explicit(&e->stop_req, memory_order_acquire)))
             timeout = 0;
     }
     int rc = poll(fds, (nfds_t)nfds, timeout);
@@ -623,7 +624,7 @@ static void *exporter_main(void *arg)
             wake = min_u64(wake, min_u64(e->next_flush_ns, e->next_agg_ns));
         if (got >= DRAIN_BUDGET)
             wake = now; /* more records are waiting: do not sleep */
-        sleep_until(e, wake, now);
+        sleep_until(e, wake, now, stopping);
         observe_state(e, fsa_mono_ns());
     }
 

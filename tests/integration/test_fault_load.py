@@ -11,12 +11,13 @@
 
 fssim's own summary (events it sent, calls it completed) is the independent count."""
 import os
+import signal
 import sys
 import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "receiver"))
 import exporttest as X  # noqa: E402
-from fsatest import (SLOW, Checks, agent_config, free_ports, fssim_summary, last_stats, start_agent,  # noqa: E402
+from fsatest import (FIXTURES, SLOW, Checks, agent_config, free_ports, fssim_summary, last_stats, start_agent,  # noqa: E402
                      start_fssim, wait_for)
 
 KINDS = ("CHANNEL_CREATE", "CHANNEL_ANSWER", "CHANNEL_BRIDGE", "CHANNEL_HANGUP_COMPLETE", "RECV_RTCP_MESSAGE",
@@ -138,11 +139,43 @@ def sigterm_under_flood(c):
         agent.dump()
 
 
+def cpu_s(pid):
+    with open("/proc/%d/stat" % pid) as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def stop_without_collector(c):
+    """SIGTERM with data queued and no collector: the exporter waits out its 3 s flush deadline
+    asleep (it once spun on poll(0) for the whole deadline: 3 s of CPU)."""
+    port = free_ports(1)
+    sim = start_fssim(port, "--replay", os.path.join(FIXTURES, "fs-plain-all.raw"), "--heartbeat", 0)
+    otel = "opentelemetry: {endpoint: \"127.0.0.1:1\", insecure: true, timeout_ms: 3000}\n"
+    agent = start_agent(agent_config([port], otel=otel))
+    wait_for(lambda: ((last_stats(agent, "stats") or {}).get("events_processed", 0) >= 504), 20 * SLOW)
+    c0, used = cpu_s(agent.p.pid), 0.0
+    agent.p.send_signal(signal.SIGTERM)
+    while agent.p.poll() is None:
+        try:
+            used = cpu_s(agent.p.pid) - c0
+        except OSError:
+            break
+        time.sleep(0.05)
+    sim.stop()
+    c.eq(agent.p.returncode, 0, "no collector: exit code")
+    c.check(used < 1.0, "no collector: %.2f s of CPU while waiting out the 3 s flush deadline" % used)
+    final = last_stats(agent)
+    if c.check(final is not None, "no collector: final counters"):
+        ex = final["export"]
+        c.eq(ex["points_dropped"]["shutdown"], ex["points_encoded"], "no collector: every point counted as a shutdown drop")
+
+
 def main():
     c = Checks()
     X.ensure_deps()
     collector_outage(c)
     sigterm_under_flood(c)
+    stop_without_collector(c)
     c.finish()
 
 
