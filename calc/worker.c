@@ -73,6 +73,7 @@ struct fsa_worker *fsa_worker_create(const struct fsa_worker_params *params)
     for (unsigned i = 0; i < params->ninputs; i++)
         w->inputs[i] = params->inputs[i];
     w->p.inputs = w->inputs;
+    w->p.store = NULL; /* the calc took a copy; the caller's struct may be gone once this returns */
     return w;
 }
 
@@ -110,7 +111,8 @@ static void count_event(struct fsa_worker *w, const struct fsa_event_msg *m)
 static void after_batch(struct fsa_worker *w, uint64_t now_ns, unsigned sweep_budget, unsigned scan_budget)
 {
     fsa_calc_sweep(w->calc, now_ns, fsa_clock_ns(CLOCK_REALTIME) / 1000, sweep_budget);
-    fsa_snapshot_scan(&w->snap, w->calc, now_ns, scan_budget);
+    if (scan_budget) /* a zero-budget call at a pass start would still begin the pass's rest */
+        fsa_snapshot_scan(&w->snap, w->calc, now_ns, scan_budget);
     if (fsa_calc_take_published(w->calc) && w->p.output_wake)
         w->p.output_wake(w->p.output_wake_arg);
 }
