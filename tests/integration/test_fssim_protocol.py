@@ -867,7 +867,11 @@ def test_flood():
     check('flood: Unique-IDs cycle over 10000 legs', len(uids) == 10000, len(uids))
     names = [k for k, _ in plain_headers(frame_head_body(ev[0])[1])]
     check('flood: real RECV_RTCP_MESSAGE header set', names == capture_names('RECV_RTCP_MESSAGE'), names)
-    # exit in the middle of a long flood: the current frame is finished, then +OK bye and the notice
+    sim.stop()
+    # exit in the middle of a long flood: the current frame is finished, then +OK bye and the notice.
+    # A flood far longer than what is read first, so a slow (sanitized) fssim cannot finish it
+    # before the exit arrives (it then closes with the notice alone, as it should).
+    sim = Sim('--flood', 1000000, '--heartbeat', 0, '--max-conns', 4)
     s = sim.connect()
     subscribe_rtcp(s)
     recv_exact(s, 3000000)
@@ -879,7 +883,7 @@ def test_flood():
           and all(b'\n\nEvent-Name: RECV_RTCP_MESSAGE\n' in f for f in frames[:-2]), (rest[:80], frames[-2:]))
     s.close()
     sm = sim.stop()['instances'][0]
-    check('flood: summary counts every complete frame', sm['events_sent']['RECV_RTCP_MESSAGE'] >= 20000 + 3000)
+    check('flood: summary counts every complete frame', sm['events_sent']['RECV_RTCP_MESSAGE'] >= 3000)
 
 
 def subscribe_rtcp(s):
