@@ -129,6 +129,15 @@ def fssim_summary(p):
     return None
 
 
+def stop_fssims(sims):
+    """SIGTERM each fssim; their summaries (None where one printed none), in order."""
+    out = []
+    for s in sims:
+        s.stop()
+        out.append(fssim_summary(s))
+    return out
+
+
 def write_config(text):
     f = tempfile.NamedTemporaryFile("w", prefix="fsagent-", suffix=".yaml", delete=False)
     f.write(text)

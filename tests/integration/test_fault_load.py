@@ -17,7 +17,7 @@ import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "receiver"))
 import exporttest as X  # noqa: E402
-from fsatest import (FIXTURES, SLOW, Checks, agent_config, free_ports, fssim_summary, last_stats, start_agent,  # noqa: E402
+from fsatest import (FIXTURES, SLOW, Checks, agent_config, free_ports, last_stats, start_agent, stop_fssims,  # noqa: E402
                      start_fssim, wait_for)
 
 KINDS = ("CHANNEL_CREATE", "CHANNEL_ANSWER", "CHANNEL_BRIDGE", "CHANNEL_HANGUP_COMPLETE", "RECV_RTCP_MESSAGE",
@@ -78,10 +78,7 @@ def collector_outage(c):
     peak = max(peak, rss_kib(agent.p.pid))
     rc = agent.stop()
     final = last_stats(agent)
-    sums = []
-    for s in sims:
-        s.stop()
-        sums.append(fssim_summary(s))
+    sums = stop_fssims(sims)
     reqs = rx.ok_requests()
     rx.stop()
     c.eq(rc, 0, "outage: exit code")

@@ -13,8 +13,8 @@ import time
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "receiver"))
 import exporttest as X  # noqa: E402
-from fsatest import (SLOW, Checks, Proc, agent_config, free_ports, fssim_summary, last_stats, log_lines,  # noqa: E402
-                     start_agent, start_fssim, wait_for)
+from fsatest import (SLOW, Checks, Proc, free_ports, last_stats, log_lines, start_agent, start_fssim,  # noqa: E402
+                     stop_fssims, wait_for)
 from test_e2e_redis import Redis  # noqa: E402
 from test_fault_load import KINDS, rss_kib  # noqa: E402
 import admintest as A  # noqa: E402
@@ -64,10 +64,7 @@ def main():
     prom = A.parse_prom(body) if status == 200 else {}
     rc = agent.stop()
     final = last_stats(agent)
-    sums = []
-    for s in sims:
-        s.stop()
-        sums.append(fssim_summary(s))
+    sums = stop_fssims(sims)
     reqs = rx.ok_requests()
     rx.stop()
     r.stop()
