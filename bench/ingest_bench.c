@@ -2,20 +2,26 @@
  * fsabench: ingest benchmark. In one run, against the same fssim byte stream
  * (--flood N RECV_RTCP_MESSAGE frames of the real header set, ~1 KB each):
  *   baseline  a plain reader: connect, auth, subscribe, recv() into one
- *             buffer and discard, until fssim closes after the N-th event;
+ *             buffer and discard (epoll over the connections when there
+ *             are several), until fssim closes after the N-th event;
  *   pipeline  fsagent's engine in-process: io_uring reactor(s), ESL framing
- *             and decoding, lanes, worker threads running the calculators
- *             (and the exporter thread the agent starts), until the workers
- *             have seen all N events;
+ *             and decoding, lanes, worker threads running the calculators,
+ *             the exporter encoding every RTCP record into OTLP requests
+ *             sent to a local receiver (bench/otlp_sink), until the workers
+ *             have seen all N events and the exporter has taken in every
+ *             record they published (the last open batch is sealed and sent
+ *             after the clock stops: the batch interval is not ingest);
  *   ESL path  the reactor's per-event user-space work alone, in memory on
  *             one thread: framing and decoding a recorded copy of the same
  *             stream into lane slots (no socket, no other thread).
+ * The socket modes run for each count of FreeSWITCH instances in
+ * --instances (default 1, 8 and 64), the N events split evenly over them.
  * Each mode starts its own fssim on a fresh port and is repeated --runs
  * times; the best run of each is reported (the machine is shared and noisy:
  * the best run is the least disturbed one), with the ratio pipeline/baseline.
  *
- * Apples to apples: both socket modes read the same fssim stream over one
- * connection, and both clocks start when events can flow (the baseline once
+ * Apples to apples: both socket modes read the same fssim streams over the
+ * same connections, and both clocks start when events can flow (the baseline once
  * it has sent its subscription, the pipeline at the moment its reactor saw
  * the subscription's +OK: starting threads and the handshake are not ingest).
  * CPU placement matches: with pinning on (the agent's default) the reactor
@@ -37,6 +43,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/epoll.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
@@ -49,6 +56,7 @@
 #include "engine/config.h"
 #include "engine/esl.h"
 #include "engine/log.h"
+#include "export/exporter.h"
 #include "ring/fsa_ring.h"
 
 extern char **environ;
@@ -83,42 +91,66 @@ static int free_port(void)
     return ntohs(a.sin_port);
 }
 
-static pid_t start_fssim(const char *fssim, int port, unsigned long events, unsigned instances)
+/*
+ * Spawns argv (stdout to /dev/null) and waits for it to write its ready file;
+ * with value, until the file holds a number (a port), stored there.
+ */
+static pid_t spawn_ready(char **argv, const char *ready, int *value)
 {
-    char port_s[16], events_s[32], ready[64], inst_s[16];
-    snprintf(port_s, sizeof(port_s), "%d", port);
-    snprintf(events_s, sizeof(events_s), "%lu", events);
-    snprintf(inst_s, sizeof(inst_s), "%u", instances);
-    snprintf(ready, sizeof(ready), "/tmp/fsabench-ready-%d", port);
     unlink(ready);
-    char *argv[] = {(char *)fssim, "--port",      port_s, "--instances",  inst_s, "--flood",
-                    events_s,      "--heartbeat", "0",    "--ready-file", ready,  NULL};
     pid_t pid;
     posix_spawn_file_actions_t fa;
     posix_spawn_file_actions_init(&fa);
     posix_spawn_file_actions_addopen(&fa, 1, "/dev/null", O_WRONLY, 0);
-    if (posix_spawn(&pid, fssim, &fa, NULL, argv, environ) != 0) {
-        perror("spawn fssim");
+    if (posix_spawn(&pid, argv[0], &fa, NULL, argv, environ) != 0) {
+        fprintf(stderr, "spawn %s: %s\n", argv[0], strerror(errno));
         exit(1);
     }
     posix_spawn_file_actions_destroy(&fa);
     for (int i = 0; i < 500; i++) {
-        struct stat st;
-        if (stat(ready, &st) == 0) {
-            unlink(ready);
-            return pid;
+        FILE *f = fopen(ready, "r");
+        if (f) {
+            bool ok = !value || fscanf(f, "%d", value) == 1;
+            fclose(f);
+            if (ok) {
+                unlink(ready);
+                return pid;
+            }
         }
         usleep(10000);
     }
-    fprintf(stderr, "fssim did not start\n");
+    fprintf(stderr, "%s did not start\n", argv[0]);
     kill(pid, SIGKILL);
     exit(1);
+}
+
+static pid_t start_fssim(const char *fssim, int port, unsigned long events, unsigned instances)
+{
+    char port_s[16], events_s[32], ready[64], inst_s[16], legs_s[16];
+    snprintf(port_s, sizeof(port_s), "%d", port);
+    /* 10,000 legs in all, whatever the split: every row is the same workload (each leg ~100 reports per 1M). */
+    snprintf(legs_s, sizeof(legs_s), "%u", instances < 10000 ? 10000 / instances : 1);
+    snprintf(events_s, sizeof(events_s), "%lu", events);
+    snprintf(inst_s, sizeof(inst_s), "%u", instances);
+    snprintf(ready, sizeof(ready), "/tmp/fsabench-ready-%d", port);
+    char *argv[] = {(char *)fssim, "--port",      port_s, "--instances",  inst_s, "--flood",      events_s,
+                    "--flood-legs", legs_s, "--heartbeat", "0",   "--ready-file", ready,  NULL};
+    return spawn_ready(argv, ready, NULL);
 }
 
 static void stop_fssim(pid_t pid)
 {
     kill(pid, SIGTERM);
     waitpid(pid, NULL, 0);
+}
+
+/* bench/otlp_sink on an ephemeral port; returns its pid and the port in *port. */
+static pid_t start_sink(const char *sink, int *port)
+{
+    char ready[64];
+    snprintf(ready, sizeof(ready), "/tmp/fsabench-sink-%d", (int)getpid());
+    char *argv[] = {(char *)sink, "--ready-file", ready, NULL};
+    return spawn_ready(argv, ready, port);
 }
 
 /* ---- CPU per thread ------------------------------------------------------------------------------------------ */
@@ -279,6 +311,7 @@ struct result {
     unsigned long long bytes;
     unsigned long long events;
     unsigned long long dropped;
+    unsigned long long points_encoded, points_exported, points_dropped; /* pipeline: the exporter's books */
     struct cpu_report cpu;
 };
 
@@ -292,7 +325,8 @@ static void end_cpu(struct result *r, const struct cpu_snapshot *s0, pid_t sim, 
         r->cpu_seconds += r->cpu.row[i].cpu_s;
 }
 
-static int connect_and_subscribe(int port)
+/* Connects and authenticates; events flow only once subscribe() is sent. */
+static int connect_and_auth(int port)
 {
     int fd = socket(AF_INET, SOCK_STREAM, 0);
     struct sockaddr_in a = {
@@ -305,18 +339,21 @@ static int connect_and_subscribe(int port)
     char buf[4096];
     ssize_t n = recv(fd, buf, sizeof(buf), 0);
     const char *auth = "auth ClueCon\n\n";
-    if (n <= 0 || send(fd, auth, strlen(auth), 0) < 0) {
+    if (n <= 0 || send(fd, auth, strlen(auth), 0) < 0 || recv(fd, buf, sizeof(buf), 0) <= 0) {
         perror("auth");
         exit(1);
     }
-    n = recv(fd, buf, sizeof(buf), 0);
+    return fd;
+}
+
+static void subscribe(int fd)
+{
     const char *sub = "event plain CHANNEL_CREATE CHANNEL_ANSWER CHANNEL_BRIDGE CHANNEL_HANGUP_COMPLETE "
                       "RECV_RTCP_MESSAGE SEND_RTCP_MESSAGE HEARTBEAT\n\n";
-    if (n <= 0 || send(fd, sub, strlen(sub), 0) < 0) {
+    if (send(fd, sub, strlen(sub), 0) < 0) {
         perror("subscribe");
         exit(1);
     }
-    return fd;
 }
 
 /* Runs the calling thread on CPU 0 only (like a pinned reactor 0), or anywhere; returns the old mask. */
@@ -332,47 +369,94 @@ static void pin_main(bool pin, cpu_set_t *old)
 }
 
 /*
- * capture (may be NULL): the first *cap_len bytes of the stream are kept
- * there (at most CAPTURE_BYTES), for the ESL row.
+ * capture (may be NULL): the first *cap_len bytes of the first connection's
+ * stream are kept there (at most CAPTURE_BYTES), for the ESL row.
  */
-static struct result run_baseline(const char *fssim, unsigned long events, bool pin, char *capture, size_t *cap_len)
-{
-    int port = free_port();
-    pid_t sim = start_fssim(fssim, port, events, 1);
-    static char buf[1 << 18];
-    cpu_set_t old;
-    pin_main(pin, &old);
-    int fd = connect_and_subscribe(port);
-    struct cpu_snapshot s0;
-    snapshot_cpu(&s0, sim);
-    double t0 = now_s();
-    unsigned long long bytes = 0;
-    for (;;) {
-        ssize_t n = recv(fd, buf, sizeof(buf), 0);
-        if (n <= 0)
-            break;
-        if (capture && bytes < CAPTURE_BYTES) {
-            size_t k = (size_t)n < CAPTURE_BYTES - bytes ? (size_t)n : CAPTURE_BYTES - bytes;
-            memcpy(capture + bytes, buf, k);
-            *cap_len = (size_t)bytes + k;
-        }
-        bytes += (unsigned long long)n;
-    }
-    struct result r = {.seconds = now_s() - t0, .bytes = bytes, .events = events};
-    end_cpu(&r, &s0, sim, "reader");
-    close(fd);
-    pthread_setaffinity_np(pthread_self(), sizeof(old), &old);
-    stop_fssim(sim);
-    return r;
-}
-
-static struct result run_pipeline(const char *fssim, unsigned long events, unsigned instances, unsigned reactors,
-                                  unsigned workers, bool pin, unsigned ring_slots)
+static struct result run_baseline(const char *fssim, unsigned long events, unsigned instances, bool pin, char *capture,
+                                  size_t *cap_len)
 {
     int port = free_port();
     while (port + (int)instances > 65000)
         port = free_port();
     pid_t sim = start_fssim(fssim, port, events, instances);
+    static char buf[1 << 18];
+    cpu_set_t old;
+    pin_main(pin, &old);
+    int *fds = calloc(instances, sizeof(*fds));
+    int ep = epoll_create1(EPOLL_CLOEXEC);
+    if (!fds || ep < 0) {
+        perror("baseline setup");
+        exit(1);
+    }
+    for (unsigned i = 0; i < instances; i++)
+        fds[i] = connect_and_auth(port + (int)i);
+    /* One connection: a blocking recv() loop, the cheapest reader there is. Several: epoll, drain each to EAGAIN. */
+    for (unsigned i = 0; instances > 1 && i < instances; i++) {
+        fcntl(fds[i], F_SETFL, fcntl(fds[i], F_GETFL) | O_NONBLOCK);
+        struct epoll_event ev = {.events = EPOLLIN, .data.u32 = i};
+        epoll_ctl(ep, EPOLL_CTL_ADD, fds[i], &ev);
+    }
+    /* The clock starts with the first subscription, as the pipeline's with its first streaming instance. */
+    struct cpu_snapshot s0;
+    snapshot_cpu(&s0, sim);
+    double t0 = now_s();
+    for (unsigned i = 0; i < instances; i++)
+        subscribe(fds[i]);
+    unsigned long long bytes = 0;
+    unsigned open_conns = instances;
+    while (open_conns) {
+        struct epoll_event evs[64];
+        int n = 1;
+        if (instances > 1)
+            n = epoll_wait(ep, evs, 64, -1);
+        else
+            evs[0].data.u32 = 0;
+        for (int k = 0; k < n; k++) {
+            unsigned i = evs[k].data.u32;
+            for (;;) {
+                ssize_t got = recv(fds[i], buf, sizeof(buf), 0);
+                if (got < 0 && (errno == EAGAIN || errno == EINTR))
+                    break;
+                if (got <= 0) {
+                    close(fds[i]);
+                    open_conns--;
+                    break;
+                }
+                if (i == 0 && capture && bytes < CAPTURE_BYTES) {
+                    size_t c = (size_t)got < CAPTURE_BYTES - bytes ? (size_t)got : CAPTURE_BYTES - bytes;
+                    memcpy(capture + bytes, buf, c);
+                    *cap_len = (size_t)bytes + c;
+                }
+                bytes += (unsigned long long)got;
+            }
+        }
+    }
+    struct result r = {.seconds = now_s() - t0, .bytes = bytes, .events = events * instances};
+    end_cpu(&r, &s0, sim, "reader");
+    close(ep);
+    free(fds);
+    pthread_setaffinity_np(pthread_self(), sizeof(old), &old);
+    stop_fssim(sim);
+    return r;
+}
+
+static uint64_t sum_kinds(const uint64_t *v)
+{
+    uint64_t n = 0;
+    for (int k = 0; k < FSA_REC_KIND_COUNT; k++)
+        n += v[k];
+    return n;
+}
+
+static struct result run_pipeline(const char *fssim, const char *sink, unsigned long events, unsigned instances,
+                                  unsigned reactors, unsigned workers, bool pin, unsigned ring_slots)
+{
+    int port = free_port();
+    while (port + (int)instances > 65000)
+        port = free_port();
+    pid_t sim = start_fssim(fssim, port, events, instances);
+    int sink_port = 0;
+    pid_t sink_pid = start_sink(sink, &sink_port);
 
     struct fsa_config cfg;
     fsa_config_defaults(&cfg);
@@ -393,8 +477,8 @@ static struct result run_pipeline(const char *fssim, unsigned long events, unsig
     /* fssim closes after the flood: do not come back for more, even when a slow run (valgrind) takes minutes */
     cfg.engine.backoff_initial_ms = 3600000;
     cfg.engine.backoff_max_ms = 3600000;
-    /* No collector listens here: the exporter's flush at stop (after the clock stopped) can only time out. */
-    cfg.otel.timeout_ms = 500;
+    snprintf(cfg.otel.endpoint, sizeof(cfg.otel.endpoint), "127.0.0.1:%d", sink_port);
+    cfg.otel.insecure = true;
 
     struct fsa_agent *agent = NULL;
     const char *why = "";
@@ -418,8 +502,15 @@ static struct result run_pipeline(const char *fssim, unsigned long events, unsig
             if (us && (t0 == 0 || (double)us / 1e6 < t0))
                 t0 = (double)us / 1e6;
         }
-        if (seen + dropped >= want)
-            break;
+        if (seen + dropped >= want) {
+            /* ... and the exporter has taken in (encoded) every record the workers published */
+            struct fsa_calc_stats cs;
+            struct fsa_exporter_stats es;
+            fsa_agent_calc_stats(agent, &cs);
+            fsa_exporter_stats_read(fsa_agent_exporter(agent), &es);
+            if (sum_kinds(es.records) >= sum_kinds(cs.records))
+                break;
+        }
         /* 1 ms: the end is seen within 0.1 % of a run, and waking more often costs CPU the pipeline needs. */
         usleep(1000);
     }
@@ -436,9 +527,16 @@ static struct result run_pipeline(const char *fssim, unsigned long events, unsig
     if (dropped)
         fprintf(stderr, "pipeline: %llu events dropped (lane full)\n", dropped);
     fsa_agent_stop(agent);
+    struct fsa_exporter_stats es;
+    fsa_exporter_stats_read(fsa_agent_exporter(agent), &es);
+    r.points_encoded = es.points_encoded;
+    r.points_exported = es.points_exported;
+    for (int k = 0; k < FSA_DROP_COUNT; k++)
+        r.points_dropped += es.points_dropped[k];
     fsa_agent_destroy(agent);
     fsa_config_free(&cfg);
     stop_fssim(sim);
+    stop_fssim(sink_pid);
     return r;
 }
 
@@ -531,7 +629,7 @@ static void print_row(const char *name, const struct result *r, const struct res
 {
     double eps = (double)r->events / r->seconds;
     double mbps = (double)r->bytes / r->seconds / 1e6;
-    printf("| %-34s | %12.0f | %8.1f | %6.3f | %9.3f | %8.0f |\n", name, eps, mbps,
+    printf("| %-40s | %12.0f | %8.1f | %6.3f | %9.3f | %8.0f |\n", name, eps, mbps,
            base ? eps / ((double)base->events / base->seconds) : 1.0, r->cpu_seconds * 1e6 / (double)r->events,
            r->cpu_seconds * 1e9 / (double)r->events);
 }
@@ -543,15 +641,47 @@ static void print_cpu(const char *mode, const struct result *r)
         if (x->cpu_s * 1e9 / (double)r->events < 1.0)
             continue; /* idle helper threads */
         double us = x->user_s + x->sys_s;
-        printf("| %-8s | %-16s | %8.0f | %5.0f %% | %5.0f %% | %8.2f |\n", mode, x->name,
+        printf("| %-14s | %-16s | %8.0f | %5.0f %% | %5.0f %% | %8.2f |\n", mode, x->name,
                x->cpu_s * 1e9 / (double)r->events, x->cpu_s / r->seconds * 100.0, us > 0 ? x->sys_s / us * 100.0 : 0.0,
                x->switches * 1e3 / (double)r->events);
     }
 }
 
+/* "1,8,64" -> counts; returns how many (at most max), 0 on a bad list. */
+static unsigned parse_counts(const char *list, unsigned *out, unsigned max)
+{
+    unsigned n = 0;
+    const char *p = list;
+    while (*p && n < max) {
+        char *end;
+        unsigned long v = strtoul(p, &end, 10);
+        if (end == p || v == 0 || v > 1000)
+            return 0;
+        out[n++] = (unsigned)v;
+        p = *end == ',' ? end + 1 : end;
+        if (*end && *end != ',')
+            return 0;
+    }
+    return n;
+}
+
+/* fssim's directory + name: otlp_sink is built next to it. */
+static void sibling(const char *path, const char *name, char *out, size_t cap)
+{
+    const char *slash = strrchr(path, '/');
+    if (slash)
+        snprintf(out, cap, "%.*s/%s", (int)(slash - path), path, name);
+    else
+        snprintf(out, cap, "./%s", name);
+}
+
+#define MAX_COUNTS 8
+
 int main(int argc, char **argv)
 {
     const char *fssim = "./fssim";
+    const char *instances_list = "1,8,64";
+    char sink[512] = "";
     unsigned long events = 1000000;
     unsigned runs = 3, workers = 1, reactors = 1, ring_slots = 0;
     bool pipeline_only = false, esl_only = false, pin = true;
@@ -560,7 +690,8 @@ int main(int argc, char **argv)
         {"runs", required_argument, NULL, 'r'},       {"workers", required_argument, NULL, 'w'},
         {"reactors", required_argument, NULL, 'R'},   {"pipeline-only", no_argument, NULL, 'P'},
         {"esl-only", no_argument, NULL, 'E'},         {"no-pin", no_argument, NULL, 'U'},
-        {"ring-slots", required_argument, NULL, 'S'}, {NULL, 0, NULL, 0}};
+        {"ring-slots", required_argument, NULL, 'S'}, {"instances", required_argument, NULL, 'I'},
+        {"sink", required_argument, NULL, 'K'},       {NULL, 0, NULL, 0}};
     int opt;
     while ((opt = getopt_long(argc, argv, "", opts, NULL)) != -1) {
         switch (opt) {
@@ -573,21 +704,27 @@ int main(int argc, char **argv)
         case 'E': esl_only = true; break;      /* for callgrind: the in-memory ESL path only */
         case 'U': pin = false; break;          /* agent threads and the baseline reader float */
         case 'S': ring_slots = (unsigned)strtoul(optarg, NULL, 10); break; /* lanes deep enough for valgrind */
+        case 'I': instances_list = optarg; break;
+        case 'K': snprintf(sink, sizeof(sink), "%s", optarg); break;
         default:
-            fprintf(stderr, "usage: fsabench [--fssim PATH] [--events N] [--runs N] [--workers W] [--reactors R] "
-                            "[--pipeline-only | --esl-only] [--no-pin] [--ring-slots N]\n");
+            fprintf(stderr, "usage: fsabench [--fssim PATH] [--sink PATH] [--events N] [--runs N] [--instances 1,8,64] "
+                            "[--workers W] [--reactors R] [--pipeline-only | --esl-only] [--no-pin] [--ring-slots N]\n");
             return 2;
         }
     }
-    if (events == 0 || runs == 0) {
-        fprintf(stderr, "fsabench: --events and --runs must be positive\n");
+    unsigned counts[MAX_COUNTS];
+    unsigned ncounts = parse_counts(instances_list, counts, MAX_COUNTS);
+    if (events == 0 || runs == 0 || ncounts == 0) {
+        fprintf(stderr, "fsabench: --events and --runs must be positive, --instances a list like 1,8,64\n");
         return 2;
     }
+    if (!sink[0])
+        sibling(fssim, "otlp_sink", sink, sizeof(sink));
     fsa_log_setup(FSA_LOG_WARN, FSA_LOG_TEXT, 2);
     signal(SIGPIPE, SIG_IGN);
 
     if (pipeline_only) {
-        struct result p = run_pipeline(fssim, events, 1, reactors, workers, pin, ring_slots);
+        struct result p = run_pipeline(fssim, sink, events / counts[0], counts[0], reactors, workers, pin, ring_slots);
         printf("pipeline: %llu events in %.3f s: %.0f events/s, %llu dropped\n", p.events, p.seconds,
                (double)p.events / p.seconds, p.dropped);
         return 0;
@@ -599,7 +736,7 @@ int main(int argc, char **argv)
         return 1;
     }
     if (esl_only) {
-        run_baseline(fssim, CAPTURE_BYTES / 900, pin, capture, &cap_len);
+        run_baseline(fssim, CAPTURE_BYTES / 900, 1, pin, capture, &cap_len);
         cap_len = trim_capture(&capture, cap_len);
         struct result e = run_esl(capture, cap_len, events);
         printf("esl: %llu events in %.3f s: %.1f ns per event\n", e.events, e.seconds,
@@ -608,15 +745,21 @@ int main(int argc, char **argv)
         return 0;
     }
 
-    struct result best_base = {0}, best_pipe = {0}, best_esl = {0};
-    for (unsigned i = 0; i < runs; i++) {
-        struct result b = run_baseline(fssim, events, pin, i == 0 ? capture : NULL, &cap_len);
-        struct result p = run_pipeline(fssim, events, 1, reactors, workers, pin, ring_slots);
-        if (!best_base.seconds || b.seconds < best_base.seconds)
-            best_base = b;
-        if (!best_pipe.seconds || p.seconds < best_pipe.seconds)
-            best_pipe = p;
+    struct result best_base[MAX_COUNTS] = {{0}}, best_pipe[MAX_COUNTS] = {{0}}, best_esl = {0};
+    for (unsigned c = 0; c < ncounts; c++) {
+        unsigned long per = (events + counts[c] - 1) / counts[c];
+        for (unsigned i = 0; i < runs; i++) {
+            bool cap = counts[c] == 1 && !cap_len;
+            struct result b = run_baseline(fssim, per, counts[c], pin, cap ? capture : NULL, &cap_len);
+            struct result p = run_pipeline(fssim, sink, per, counts[c], reactors, workers, pin, ring_slots);
+            if (!best_base[c].seconds || b.seconds < best_base[c].seconds)
+                best_base[c] = b;
+            if (!best_pipe[c].seconds || p.seconds < best_pipe[c].seconds)
+                best_pipe[c] = p;
+        }
     }
+    if (!cap_len) /* no 1-instance row: record a stream for the ESL row anyway */
+        run_baseline(fssim, CAPTURE_BYTES / 900, 1, pin, capture, &cap_len);
     cap_len = trim_capture(&capture, cap_len);
     for (unsigned i = 0; i < runs && cap_len; i++) {
         struct result e = run_esl(capture, cap_len, events);
@@ -626,21 +769,39 @@ int main(int argc, char **argv)
     free(capture_mem);
 
     long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
-    printf("fsabench: %lu RTCP events per run, best of %u runs, %ld CPUs, %u reactor(s), %u worker(s), pinning %s\n",
+    printf("fsabench: %lu RTCP events per run split over the instances, best of %u runs, %ld CPUs, %u reactor(s), "
+           "%u worker(s), pinning %s; the pipeline exports to otlp_sink\n",
            events, runs, ncpu, reactors, workers, pin ? "on (reactor and reader on CPU 0)" : "off");
-    printf("average event frame: %.0f bytes\n\n", (double)best_base.bytes / (double)best_base.events);
-    printf("| %-34s | %12s | %8s | %6s | %9s | %8s |\n", "mode", "events/s", "MB/s", "ratio", "CPU ms/1k", "CPU ns/ev");
-    printf("|------------------------------------|--------------|----------|--------|-----------|----------|\n");
-    print_row("plain reader (baseline)", &best_base, NULL);
-    print_row("reactor+lanes+workers (pipeline)", &best_pipe, &best_base);
+    printf("average event frame: %.0f bytes\n\n", (double)best_base[0].bytes / (double)best_base[0].events);
+    printf("| %-40s | %12s | %8s | %6s | %9s | %8s |\n", "mode", "events/s", "MB/s", "ratio", "CPU ms/1k", "CPU ns/ev");
+    printf("|------------------------------------------|--------------|----------|--------|-----------|----------|\n");
+    for (unsigned c = 0; c < ncounts; c++) {
+        char name[64];
+        snprintf(name, sizeof(name), "plain reader, %u instance%s (baseline)", counts[c], counts[c] > 1 ? "s" : "");
+        print_row(name, &best_base[c], NULL);
+        snprintf(name, sizeof(name), "full pipeline, %u instance%s", counts[c], counts[c] > 1 ? "s" : "");
+        print_row(name, &best_pipe[c], &best_base[c]);
+    }
     if (best_esl.seconds)
-        print_row("ESL path in memory (1 thread)", &best_esl, &best_base);
-    printf("\nCPU by thread in the best runs (fssim is its own process; CPU ns/ev counts this process only):\n\n");
-    printf("| %-8s | %-16s | %8s | %7s | %7s | %8s |\n", "mode", "thread", "ns/event", "of core", "sys", "cs/1k ev");
-    printf("|----------|------------------|----------|---------|---------|----------|\n");
-    print_cpu("baseline", &best_base);
-    print_cpu("pipeline", &best_pipe);
-    if (best_pipe.dropped)
-        printf("\npipeline best run: %llu events dropped (lane full), not counted as processed\n", best_pipe.dropped);
+        print_row("ESL path in memory (1 thread)", &best_esl, &best_base[0]);
+    printf("\nCPU by thread in the best runs (fssim and otlp_sink are processes of their own; CPU ns/ev counts this "
+           "process only):\n\n");
+    printf("| %-14s | %-16s | %8s | %7s | %7s | %8s |\n", "mode", "thread", "ns/event", "of core", "sys", "cs/1k ev");
+    printf("|----------------|------------------|----------|---------|---------|----------|\n");
+    for (unsigned c = 0; c < ncounts; c++) {
+        char mode[32];
+        snprintf(mode, sizeof(mode), "baseline x%u", counts[c]);
+        print_cpu(mode, &best_base[c]);
+        snprintf(mode, sizeof(mode), "pipeline x%u", counts[c]);
+        print_cpu(mode, &best_pipe[c]);
+    }
+    printf("\nExporter books of the best pipeline runs (points encoded / accepted by otlp_sink / dropped):");
+    for (unsigned c = 0; c < ncounts; c++) {
+        printf(" x%u %llu / %llu / %llu%s", counts[c], best_pipe[c].points_encoded, best_pipe[c].points_exported,
+               best_pipe[c].points_dropped, c + 1 < ncounts ? ";" : "\n");
+        if (best_pipe[c].dropped)
+            printf("pipeline x%u best run: %llu events dropped (lane full), not counted as processed\n", counts[c],
+                   best_pipe[c].dropped);
+    }
     return 0;
 }

@@ -67,6 +67,20 @@ def thread_cpu_s(pid):
     return out
 
 
+def thread_switches(pid):
+    """{thread name: voluntary context switches (it went to sleep)}, summed per name as thread_cpu_s."""
+    out = {}
+    for tid in os.listdir("/proc/%d/task" % pid):
+        try:
+            name = open("/proc/%d/task/%s/comm" % (pid, tid)).read().strip()
+            for line in open("/proc/%d/task/%s/status" % (pid, tid)):
+                if line.startswith("voluntary_ctxt_switches:"):
+                    out[name] = out.get(name, 0) + int(line.split()[1])
+        except OSError:
+            continue
+    return out
+
+
 def proc_rss_kib(pid):
     with open("/proc/%d/status" % pid) as f:
         for line in f:
@@ -96,10 +110,11 @@ class Run:
         sink_port = int(open(sink_ready).read())
         inst = "\n".join("  - {name: fs%d, host: 127.0.0.1, port: %d, password: ClueCon}" % (i + 1, self.port + i)
                          for i in range(ninst))
-        cfg = ("freeswitch_instances:\n%s\nhttp: {port: 0}\nlogging: {level: info, format: json}\n"
+        self.http_port = free_port_block(1)
+        cfg = ("freeswitch_instances:\n%s\nhttp: {bind: 127.0.0.1, port: %d}\nlogging: {level: info, format: json}\n"
                "opentelemetry: {endpoint: \"127.0.0.1:%d\", insecure: true}\n"
                "engine:\n  stats_log_interval_s: 1\n%s%s") % (
-                   inst, sink_port, "  worker_threads: %d\n" % workers if workers else "", agent_yaml)
+                   inst, self.http_port, sink_port, "  worker_threads: %d\n" % workers if workers else "", agent_yaml)
         path = os.path.join(self.tmp, "config.yaml")
         open(path, "w").write(cfg)
         self.err_path = os.path.join(self.tmp, "agent.err")
@@ -117,6 +132,19 @@ class Run:
                 if rec.get("msg") == msg:
                     last = rec
         return last
+
+    def histograms(self):
+        """{name: [(le seconds, cumulative count), ...]} of the agent's /metrics histograms."""
+        import urllib.request
+        text = urllib.request.urlopen("http://127.0.0.1:%d/metrics" % self.http_port, timeout=10).read().decode()
+        out = {}
+        for line in text.splitlines():
+            if "_bucket{le=" not in line:
+                continue
+            name, rest = line.split("_bucket{le=\"", 1)
+            le, count = rest.split("\"} ")
+            out.setdefault(name, []).append((float("inf") if le == "+Inf" else float(le), int(count)))
+        return out
 
     def wait_stats(self, pred, timeout):
         end = time.time() + timeout
@@ -150,6 +178,29 @@ def last_json(path):
         line = line.strip()
         if line.startswith("{"):
             out = json.loads(line)
+    return out
+
+
+def window_quantiles(h0, h1, name, qs=(0.5, 0.99), under=0.002):
+    """Quantiles (µs) of what a histogram recorded between two scrapes, interpolated inside a bucket
+    as Prometheus' histogram_quantile does, and the share of values at or under `under` seconds."""
+    b0, b1 = dict(h0.get(name, [])), h1.get(name, [])
+    diff = [(le, c - b0.get(le, 0)) for le, c in b1]
+    total = diff[-1][1] if diff else 0
+    if not total:
+        return {"count": 0}
+    out = {"count": total}
+    for q in qs:
+        rank, lo, prev = q * total, 0.0, 0
+        for le, c in diff:
+            if c >= rank:
+                if le == float("inf"):
+                    out["p%g" % (q * 100)] = "> %d" % (lo * 1e6)
+                else:
+                    out["p%g" % (q * 100)] = round((lo + (le - lo) * (rank - prev) / max(c - prev, 1)) * 1e6)
+                break
+            lo, prev = le, c
+    out["share_under_%gms" % (under * 1e3)] = next((c for le, c in diff if le >= under), total) / total
     return out
 
 
@@ -198,20 +249,22 @@ def section_memory(build, out):
                                           "-" if bpl is None else "%.0f" % bpl, sum(r["drops"].values())))
 
 
-def section_carrier(build, out, seconds, window):
+def section_carrier(build, out, seconds, window, agent_yaml=""):
     ninst, calls = 20, 10000
     fssim_args = ["--calls", calls, "--cps", 1000, "--call-duration", 180, "--duration-jitter", 0.5,
                   "--rtcp-interval-ms", 5000, "--heartbeat", 20, "--codec", "PCMU"]
-    r = Run(build, ninst, fssim_args)
+    r = Run(build, ninst, fssim_args, agent_yaml=agent_yaml)
     t0 = time.time()
     # Ramp: 1000 calls/s per instance reach 10k in 10 s, spreading every leg's RTCP phase over the
     # 5 s period; the first hangups come at 90 s (180 s x 0.5), then arrivals match departures.
     start_window = max(seconds - window, 0)
     time.sleep(start_window)
     s0, cpu0, w0, t0s = r.stats(), proc_cpu_s(r.agent.pid), time.time(), thread_cpu_s(r.agent.pid)
+    h0, sw0 = r.histograms(), thread_switches(r.agent.pid)
     sim0 = proc_cpu_s(r.sim.pid)
     time.sleep(window)
     s1, cpu1, w1, t1s = r.stats(), proc_cpu_s(r.agent.pid), time.time(), thread_cpu_s(r.agent.pid)
+    h1, sw1 = r.histograms(), thread_switches(r.agent.pid)
     sim1 = proc_cpu_s(r.sim.pid)
     load = os.getloadavg()[0]
     rss = proc_rss_kib(r.agent.pid)
@@ -227,9 +280,13 @@ def section_carrier(build, out, seconds, window):
         "rss_mib": rss / 1024, "drops": drops(final, sim),
         "points_exported": ex.get("points_exported"), "points_encoded": ex.get("points_encoded"),
         "event_age_us": ex.get("event_age_us"), "batch_wait_us": ex.get("batch_wait_us"),
+        "pipeline_age_us": ex.get("pipeline_age_us"),
+        "window_event_age": window_quantiles(h0, h1, "fsagent_export_event_age_seconds"),
+        "window_pipeline_age": window_quantiles(h0, h1, "fsagent_export_pipeline_age_seconds"),
         "wall_s": round(time.time() - t0, 1),
         "threads_core_share": {k: round((t1s.get(k, 0) - v) / elapsed, 3) for k, v in t0s.items()},
         "fssim_core_share": round((sim1 - sim0) / elapsed, 3), "load_avg_1m": load,
+        "threads_sleeps_per_s": {k: round((sw1.get(k, 0) - v) / elapsed) for k, v in sw0.items()},
     }
     out["carrier"] = res
     print("\n### Carrier profile: 20 instances x 10,000 concurrent calls, RTCP every 5 s per leg, "
@@ -243,12 +300,19 @@ def section_carrier(build, out, seconds, window):
     print("| RSS | %.0f MiB |" % res["rss_mib"])
     print("| per thread, share of one core | %s |" % ", ".join(
         "%s %.1f %%" % (k, 100 * v) for k, v in sorted(res["threads_core_share"].items()) if v >= 0.005))
+    print("| per thread, sleeps (voluntary context switches) per second | %s |" % ", ".join(
+        "%s %s" % (k, "{:,}".format(v)) for k, v in sorted(res["threads_sleeps_per_s"].items()) if v >= 1))
     print("| fssim (20 instances) share of one core; load average | %.1f %%; %.1f |" % (
         100 * res["fssim_core_share"], load))
-    age = res["event_age_us"] or {}
     wait = res["batch_wait_us"] or {}
-    print("| event age p50 / p99 / max (fired -> in an OTLP request) | %s / %s / %s µs |" % (
-        age.get("p50"), age.get("p99"), age.get("max")))
+    for key, what in (("window_event_age", "event age (fired -> in an OTLP request)"),
+                      ("window_pipeline_age", "of which fsagent's own (read by the reactor -> in an OTLP request)")):
+        w = res[key]
+        print("| %s in the window p50 / p99; share <= 2 ms | %s / %s µs; %.2f %% |" % (
+            what, w.get("p50"), w.get("p99"), 100 * w.get("share_under_2ms", 0)))
+    age, pipe = res["event_age_us"] or {}, res["pipeline_age_us"] or {}
+    print("| whole run incl. ramp: event age p50 / p99 / max; fsagent's own p99 / max | %s / %s / %s; %s / %s µs |" % (
+        age.get("p50"), age.get("p99"), age.get("max"), pipe.get("p99"), pipe.get("max")))
     print("| batch wait p50 / p99 (deliberate interval, apart) | %s / %s µs |" % (wait.get("p50"), wait.get("p99")))
     print("| points exported / encoded | %s / %s |" % (res["points_exported"], res["points_encoded"]))
     for k, v in res["drops"].items():
@@ -275,6 +339,7 @@ def main():
     ap.add_argument("--runs", type=int, default=3)
     ap.add_argument("--carrier-seconds", type=float, default=150)
     ap.add_argument("--carrier-window", type=float, default=60)
+    ap.add_argument("--agent-yaml", default="", help="extra lines for the agent's engine: section (experiments)")
     a = ap.parse_args()
     out = {"date": time.strftime("%Y-%m-%d"), "cpus": os.cpu_count()}
     for sec in a.sections.split(","):
@@ -283,7 +348,7 @@ def main():
         elif sec == "memory":
             section_memory(a.build, out)
         elif sec == "carrier":
-            section_carrier(a.build, out, a.carrier_seconds, a.carrier_window)
+            section_carrier(a.build, out, a.carrier_seconds, a.carrier_window, a.agent_yaml.replace('\\n', '\n'))
         sys.stdout.flush()
     if a.json:
         with open(a.json, "w") as f:

@@ -301,12 +301,24 @@ static bool parse_ip(const char *field, size_t cap, uint8_t out[16], uint8_t *fa
     return true;
 }
 
+/* IPv4 by hand: it runs for every record, and glibc's inet_ntop formats IPv4 with sprintf (~7 % of a worker). */
 static void format_ip(char *dst, size_t cap, const uint8_t ip[16], uint8_t family)
 {
     dst[0] = '\0';
-    if (family == 4 || family == 6)
-        if (!inet_ntop(family == 4 ? AF_INET : AF_INET6, ip, dst, (socklen_t)cap))
-            dst[0] = '\0';
+    if (family == 4 && cap >= INET_ADDRSTRLEN) {
+        char *p = dst;
+        for (int i = 0; i < 4; i++) {
+            unsigned v = ip[i];
+            if (v >= 100)
+                *p++ = (char)('0' + v / 100);
+            if (v >= 10)
+                *p++ = (char)('0' + v / 10 % 10);
+            *p++ = (char)('0' + v % 10);
+            *p++ = i < 3 ? '.' : '\0';
+        }
+    } else if (family == 6 && !inet_ntop(AF_INET6, ip, dst, (socklen_t)cap)) {
+        dst[0] = '\0';
+    }
 }
 
 /* ---- recently retired legs --------------------------------------------------------------------------------- */

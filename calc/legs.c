@@ -20,20 +20,20 @@ int fsa_leg_table_init(struct fsa_leg_table *t, uint32_t max_legs)
     int rc = fsa_oa_init(&t->ix, max_legs);
     if (rc < 0)
         return rc;
-    t->legs = calloc(max_legs, sizeof(*t->legs));
+    t->legs = fsa_big_calloc(max_legs, sizeof(*t->legs));
     t->free_ids = calloc(max_legs, sizeof(*t->free_ids));
+    t->max = max_legs; /* before any failure: destroy frees the records by it */
     if (!t->legs || !t->free_ids) {
         fsa_leg_table_destroy(t);
         return -ENOMEM;
     }
-    t->max = max_legs;
     return 0;
 }
 
 void fsa_leg_table_destroy(struct fsa_leg_table *t)
 {
     fsa_oa_destroy(&t->ix);
-    free(t->legs);
+    fsa_big_free(t->legs, t->max, sizeof(*t->legs));
     free(t->free_ids);
     t->legs = NULL;
     t->free_ids = NULL;

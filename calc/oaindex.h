@@ -27,6 +27,8 @@
 #include <stdint.h>
 #include <stdlib.h>
 
+#include "bigmem.h"
+
 #define FSA_OA_NONE UINT32_MAX
 #define FSA_OA_MAX_ENTRIES (1u << 28) /* slots stay below 2^30: positions fit uint32, bits < 32 */
 
@@ -66,8 +68,8 @@ static inline int fsa_oa_init(struct fsa_oa_index *x, uint32_t max_entries)
     uint32_t bits = 3;
     while ((1ull << bits) < want)
         bits++;
-    /* calloc: untouched pages of a large index cost no memory until used. */
-    x->slot = calloc((size_t)1 << bits, sizeof(*x->slot));
+    /* Untouched pages of a large index cost no memory until used; big ones get huge pages (bigmem.h). */
+    x->slot = fsa_big_calloc((size_t)1 << bits, sizeof(*x->slot));
     if (!x->slot)
         return -ENOMEM;
     x->mask = (uint32_t)((1ull << bits) - 1);
@@ -77,7 +79,8 @@ static inline int fsa_oa_init(struct fsa_oa_index *x, uint32_t max_entries)
 
 static inline void fsa_oa_destroy(struct fsa_oa_index *x)
 {
-    free(x->slot);
+    if (x->slot)
+        fsa_big_free(x->slot, (size_t)x->mask + 1, sizeof(*x->slot));
     x->slot = NULL;
 }
 

@@ -20,6 +20,7 @@
  *   fsagent_storage_operations_total{operation}          load, save, delete
  *   fsagent_storage_hits_total, fsagent_storage_errors_total
  *   fsagent_export_*                                     connection, batches, points, queue
+ *   fsagent_export_event_age_seconds, _pipeline_age_seconds  histograms: event fired / read -> in a request
  *                                                        (only when an exporter runs)
  */
 #include "admin_render.h"
@@ -368,6 +369,21 @@ static void metrics_calc(const struct fsa_admin_model *m, struct fsa_admin_out *
     single(o, "fsagent_storage_redis_pending", "gauge", "Redis commands queued or awaiting their reply.", r->pending);
 }
 
+/* A histogram family in seconds from µs counts at fsa_export_age_le_us. */
+static void histogram_us(struct fsa_admin_out *o, const char *name, const char *help, const uint64_t *le_counts,
+                         uint64_t total, uint64_t sum_us)
+{
+    family(o, name, "histogram", help);
+    for (unsigned j = 0; j < FSA_EXPORT_AGE_BOUNDS; j++) {
+        uint64_t us = fsa_export_age_le_us[j];
+        putf(o, "%s_bucket{le=\"%" PRIu64 ".%06" PRIu64 "\"} %" PRIu64 "\n", name, us / 1000000, us % 1000000,
+             le_counts[j]);
+    }
+    putf(o, "%s_bucket{le=\"+Inf\"} %" PRIu64 "\n", name, total);
+    putf(o, "%s_sum %" PRIu64 ".%06" PRIu64 "\n", name, sum_us / 1000000, sum_us % 1000000);
+    putf(o, "%s_count %" PRIu64 "\n", name, total);
+}
+
 static void metrics_export(const struct fsa_admin_model *m, struct fsa_admin_out *o)
 {
     const struct fsa_exporter_stats *e = &m->exp;
@@ -407,6 +423,12 @@ static void metrics_export(const struct fsa_admin_model *m, struct fsa_admin_out
     uint64_t ns = e->last_success_unix_ns;
     putf(o, "fsagent_export_last_success_timestamp_seconds %" PRIu64 ".%09" PRIu64 "\n", ns / 1000000000,
          ns % 1000000000);
+    histogram_us(o, "fsagent_export_event_age_seconds",
+                 "RTCP and QoS events from their Event-Date-Timestamp to their point in an export request.",
+                 e->event_age_le, e->event_age_total, e->event_age_sum_us);
+    histogram_us(o, "fsagent_export_pipeline_age_seconds",
+                 "RTCP and QoS events from the reactor reading them to their point in an export request.",
+                 e->pipeline_age_le, e->pipeline_age_total, e->pipeline_age_sum_us);
 }
 
 int fsa_admin_render_metrics(const struct fsa_admin_model *m, struct fsa_admin_out *o)

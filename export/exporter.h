@@ -68,6 +68,10 @@ enum fsa_export_drop {
     FSA_DROP_COUNT
 };
 
+/* Bounds (µs) of the latency histograms on /metrics: fine around the 2 ms objective, then coarse. */
+#define FSA_EXPORT_AGE_BOUNDS 16
+extern const uint64_t fsa_export_age_le_us[FSA_EXPORT_AGE_BOUNDS];
+
 struct fsa_exporter_stats {
     uint64_t records[FSA_REC_KIND_COUNT]; /* records received, per kind */
     uint64_t records_invalid;             /* bad kind or instance index */
@@ -99,8 +103,14 @@ struct fsa_exporter_stats {
      * minus the event's own Event-Date-Timestamp (FreeSWITCH fired it -> it is
      * in an outgoing request; across hosts it includes their clock offset).
      * batch_wait: first point into a batch -> the batch sealed, i.e. the
-     * deliberate batch interval, reported apart.
+     * deliberate batch interval, reported apart. pipeline_age: the reactor
+     * framed the event -> its point encoded (fsagent's own share of
+     * event_age, one host's monotonic clock).
      */
+    uint64_t pipeline_age_p50_us, pipeline_age_p99_us, pipeline_age_max_us;
+    /* The same two as cumulative counts at fsa_export_age_le_us, with the +Inf count and the sum in µs. */
+    uint64_t event_age_le[FSA_EXPORT_AGE_BOUNDS], event_age_total, event_age_sum_us;
+    uint64_t pipeline_age_le[FSA_EXPORT_AGE_BOUNDS], pipeline_age_total, pipeline_age_sum_us;
     uint64_t event_age_count, event_age_p50_us, event_age_p99_us, event_age_max_us;
     uint64_t batch_wait_p50_us, batch_wait_p99_us, batch_wait_max_us;
     int conn_state;                /* enum fsa_grpc_conn_state, or -1 backing off */

@@ -82,4 +82,29 @@ static inline uint64_t fsa_hist_quantile(const struct fsa_hist *h, double q)
     return max;
 }
 
+/*
+ * Cumulative counts at fixed bounds, for a Prometheus histogram: out[j] =
+ * values recorded in buckets whose every value is <= le[j] (le ascending),
+ * so a bucket straddling a bound counts above it (never claims a value under
+ * a bound it may exceed). Returns the total, the +Inf bucket. One pass over
+ * one read of each bucket, so the counts are monotonic even while the writer
+ * goes on.
+ */
+static inline uint64_t fsa_hist_cumulative(const struct fsa_hist *h, const uint64_t *le, unsigned nle, uint64_t *out,
+                                           uint64_t *sum)
+{
+    uint64_t seen = 0;
+    unsigned j = 0;
+    for (unsigned i = 0; i < FSA_HIST_BUCKETS; i++) {
+        while (j < nle && fsa_hist_upper(i) > le[j])
+            out[j++] = seen;
+        seen += atomic_load_explicit(&h->bucket[i], memory_order_relaxed);
+    }
+    while (j < nle)
+        out[j++] = seen;
+    if (sum)
+        *sum = atomic_load_explicit(&h->sum, memory_order_relaxed);
+    return seen;
+}
+
 #endif

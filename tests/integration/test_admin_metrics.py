@@ -73,6 +73,25 @@ def check_counts(c, s):
                  "fsagent_export_queue_bytes", "fsagent_export_connected"):
         c.check(sample(s, name) is not None, name + " present")
     c.eq(sample(s, "fsagent_export_connected"), 0, "no collector listening: export not connected")
+    check_age_histograms(c, s)
+
+
+def check_age_histograms(c, s):
+    """Both latency histograms count every RTCP and QoS point the exporter took in (the points are
+    queued even with no collector), with cumulative buckets at the documented bounds."""
+    points = (sample(s, "fsagent_records_published_total", kind="rtcp") or 0) + 50
+    c.check(points > 50, "RTCP records were published")
+    bounds = ["0.000250", "0.000500", "0.000750", "0.001000", "0.001500", "0.002000", "0.003000", "0.005000",
+              "0.007500", "0.010000", "0.025000", "0.050000", "0.100000", "0.250000", "1.000000", "5.000000", "+Inf"]
+    for name in ("fsagent_export_event_age_seconds", "fsagent_export_pipeline_age_seconds"):
+        c.eq(sample(s, name + "_count"), points, name + "_count: every RTCP and QoS point")
+        counts = [sample(s, name + "_bucket", le=b) for b in bounds]
+        c.eq(counts[-1], points, name + " +Inf bucket")
+        c.check(all(v is not None for v in counts) and counts == sorted(counts), name + " buckets cumulative")
+        c.check((sample(s, name + "_sum") or 0) > 0, name + "_sum positive")
+    # Reading the replay and encoding it takes well under 5 s even under a sanitizer.
+    c.eq(sample(s, "fsagent_export_pipeline_age_seconds_bucket", le="5.000000"), points,
+         "pipeline age: every point under 5 s")
 
 
 def check_http(c, port):

@@ -108,6 +108,11 @@ static void build_model(void)
     model.exp.conn_state = -1;
     snprintf(model.exp.conn_state_name, sizeof(model.exp.conn_state_name), "backoff");
     snprintf(model.exp.last_error, sizeof(model.exp.last_error), "UNAVAILABLE: <b>down</b>");
+    /* 10 event ages: 3 at <= 250 µs, 2 more <= 2 ms, 4 more <= 5 s, 1 above; sum 12.5 s */
+    for (unsigned j = 0; j < FSA_EXPORT_AGE_BOUNDS; j++)
+        model.exp.event_age_le[j] = j < 5 ? 3 : j < 15 ? 5 : 9;
+    model.exp.event_age_total = 10;
+    model.exp.event_age_sum_us = 12500000;
 }
 
 static void admin_health_ready_exact(void)
@@ -142,6 +147,7 @@ static unsigned prom_structure(const char *text, unsigned *bad)
     unsigned nfam = 0;
     *bad = 0;
     int expect = 0; /* 0: HELP or sample, 1: TYPE next */
+    bool histogram = false;
     for (const char *p = text; *p;) {
         const char *nl = strchr(p, '\n');
         if (!nl) {
@@ -167,13 +173,20 @@ static unsigned prom_structure(const char *text, unsigned *bad)
             if (expect != 1 || sscanf(line + 7, "%127s %31s", name, type) != 2 || strcmp(name, fam) != 0)
                 (*bad)++;
             bool counter = strcmp(type, "counter") == 0;
+            histogram = strcmp(type, "histogram") == 0;
             size_t ln = strlen(name);
             if (counter != (ln > 6 && strcmp(name + ln - 6, "_total") == 0))
                 (*bad)++; /* counters, and only counters, end in _total */
             expect = 0;
         } else {
             size_t fl = strlen(fam);
-            if (expect != 0 || !fl || strncmp(line, fam, fl) != 0 || (line[fl] != '{' && line[fl] != ' '))
+            const char *rest = line + fl;
+            /* a histogram's samples: _bucket{le=...}, _sum, _count */
+            if (histogram && strncmp(rest, "_bucket{le=\"", 12) == 0)
+                rest += 7;
+            else if (histogram && (strncmp(rest, "_sum ", 5) == 0 || strncmp(rest, "_count ", 7) == 0))
+                rest = strchr(rest, ' ');
+            if (expect != 0 || !fl || strncmp(line, fam, fl) != 0 || (rest[0] != '{' && rest[0] != ' '))
                 (*bad)++;
         }
     }
@@ -227,6 +240,18 @@ static void admin_metrics_exact(void)
         "\nfsagent_export_batch_retries_total{code=\"UNAVAILABLE\"} 0\n",
         "\nfsagent_export_connected 0\n",
         "\nfsagent_export_last_success_timestamp_seconds 0.000000000\n",
+        "\n# TYPE fsagent_export_event_age_seconds histogram\n"
+        "fsagent_export_event_age_seconds_bucket{le=\"0.000250\"} 3\n"
+        "fsagent_export_event_age_seconds_bucket{le=\"0.000500\"} 3\n",
+        "\nfsagent_export_event_age_seconds_bucket{le=\"0.001500\"} 3\n"
+        "fsagent_export_event_age_seconds_bucket{le=\"0.002000\"} 5\n",
+        "\nfsagent_export_event_age_seconds_bucket{le=\"1.000000\"} 5\n"
+        "fsagent_export_event_age_seconds_bucket{le=\"5.000000\"} 9\n"
+        "fsagent_export_event_age_seconds_bucket{le=\"+Inf\"} 10\n"
+        "fsagent_export_event_age_seconds_sum 12.500000\n"
+        "fsagent_export_event_age_seconds_count 10\n",
+        "\n# TYPE fsagent_export_pipeline_age_seconds histogram\n"
+        "fsagent_export_pipeline_age_seconds_bucket{le=\"0.000250\"} 0\n",
     };
     for (size_t i = 0; i < sizeof(lines) / sizeof(lines[0]); i++) {
         bool found = strstr(m, lines[i]) != NULL;
@@ -238,14 +263,14 @@ static void admin_metrics_exact(void)
     unsigned bad;
     unsigned fams = prom_structure(m, &bad);
     CHECK_EQ_U64(bad, 0);
-    /* build_info + 10 instance families + 13 calculator families + 17 export families (admin_render.c's list) */
-    CHECK_EQ_U64(fams, 41);
+    /* build_info + 10 instance families + 13 calculator families + 19 export families (admin_render.c's list) */
+    CHECK_EQ_U64(fams, 43);
 
     model.has_exporter = false;
     o = out();
     fsa_admin_render_metrics(&model, &o);
     CHECK(strstr(str(&o), "fsagent_export_") == NULL);
-    CHECK_EQ_U64(prom_structure(str(&o), &bad), 41 - 17);
+    CHECK_EQ_U64(prom_structure(str(&o), &bad), 43 - 19);
     CHECK_EQ_U64(bad, 0);
 }
 
