@@ -769,20 +769,64 @@ static void process_hangup(struct fsa_calc *c, const struct fsa_event_msg *m, co
     retire(c, l, k, cause, m->event_time_us, m->ingest_ns, in_table);
 }
 
-void fsa_calc_process(struct fsa_calc *c, const struct fsa_event_msg *m, uint64_t now_ns)
+/* The message's leg key, or false for a message to refuse (counted by the caller). */
+static bool message_key(const struct fsa_calc *c, const struct fsa_event_msg *m, struct fsa_leg_key *k)
 {
     if (m->kind == FSA_EV_NONE || m->kind >= FSA_EV_KIND_COUNT || (c->ninstances && m->instance >= c->ninstances) ||
-        m->uuid_len == 0 || m->uuid_len >= FSA_UUID_MAX) {
-        bump(c, C_MESSAGES_INVALID);
-        return;
-    }
+        m->uuid_len == 0 || m->uuid_len >= FSA_UUID_MAX)
+        return false;
     /* An embedded NUL ends the Unique-ID: it is a C string everywhere downstream. */
     size_t n = strnlen(m->uuid, m->uuid_len);
-    if (n == 0) {
+    if (n == 0)
+        return false;
+    *k = fsa_leg_key_make(m->instance, m->uuid, n);
+    return true;
+}
+
+static void process_keyed(struct fsa_calc *c, const struct fsa_event_msg *m, const struct fsa_leg_key *kp,
+                          uint64_t now_ns);
+
+void fsa_calc_process(struct fsa_calc *c, const struct fsa_event_msg *m, uint64_t now_ns)
+{
+    struct fsa_leg_key k;
+    if (!message_key(c, m, &k)) {
         bump(c, C_MESSAGES_INVALID);
         return;
     }
-    struct fsa_leg_key k = fsa_leg_key_make(m->instance, m->uuid, n);
+    process_keyed(c, m, &k, now_ns);
+}
+
+/*
+ * Group prefetch: with 100k+ legs a lookup is two dependent cache misses
+ * (index slot, then record), ~200 ns; issuing every key's slot, then every
+ * record, before the first event is handled overlaps them across the batch.
+ */
+void fsa_calc_process_batch(struct fsa_calc *c, const struct fsa_event_msg *const *m, unsigned n, uint64_t now_ns)
+{
+    struct fsa_leg_key k[FSA_CALC_BATCH];
+    bool ok[FSA_CALC_BATCH];
+    if (n > FSA_CALC_BATCH)
+        n = FSA_CALC_BATCH;
+    for (unsigned i = 0; i < n; i++) {
+        ok[i] = message_key(c, m[i], &k[i]);
+        if (ok[i])
+            fsa_leg_table_prefetch_slot(&c->legs, &k[i]);
+    }
+    for (unsigned i = 0; i < n; i++)
+        if (ok[i])
+            fsa_leg_table_prefetch_leg(&c->legs, &k[i]);
+    for (unsigned i = 0; i < n; i++) {
+        if (ok[i])
+            process_keyed(c, m[i], &k[i], now_ns);
+        else
+            bump(c, C_MESSAGES_INVALID);
+    }
+}
+
+static void process_keyed(struct fsa_calc *c, const struct fsa_event_msg *m, const struct fsa_leg_key *kp,
+                          uint64_t now_ns)
+{
+    struct fsa_leg_key k = *kp;
     struct fsa_leg *l = fsa_leg_table_find(&c->legs, &k);
 
     if (m->kind == FSA_EV_CHANNEL_HANGUP_COMPLETE) {

@@ -79,6 +79,9 @@ void fsa_calc_destroy(struct fsa_calc *c);
  * not trusted: any byte pattern is handled without overreading.
  */
 void fsa_calc_process(struct fsa_calc *c, const struct fsa_event_msg *m, uint64_t now_ns);
+/* The same for up to FSA_CALC_BATCH messages in order, their leg lookups' cache misses overlapped. */
+#define FSA_CALC_BATCH 16
+void fsa_calc_process_batch(struct fsa_calc *c, const struct fsa_event_msg *const *m, unsigned n, uint64_t now_ns);
 
 /*
  * Retires legs silent for leg_ttl_s or more (LEG_DOWN "TTL_EXPIRED", stamped

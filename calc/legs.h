@@ -140,6 +140,28 @@ int fsa_leg_table_init(struct fsa_leg_table *t, uint32_t max_legs);
 void fsa_leg_table_destroy(struct fsa_leg_table *t);
 
 struct fsa_leg *fsa_leg_table_find(const struct fsa_leg_table *t, const struct fsa_leg_key *k);
+
+/*
+ * Hints for a batch of lookups (the calculator's group prefetch): first the
+ * index slots of every key, then, once those have had time to arrive, the
+ * records their home slots name. Only hints: a slot that turns out empty,
+ * taken by another leg or changed by the time of find() costs nothing.
+ */
+static inline void fsa_leg_table_prefetch_slot(const struct fsa_leg_table *t, const struct fsa_leg_key *k)
+{
+    __builtin_prefetch(&t->ix.slot[fsa_oa_home(&t->ix, fsa_oa_tag(k->hash))]);
+}
+
+static inline void fsa_leg_table_prefetch_leg(const struct fsa_leg_table *t, const struct fsa_leg_key *k)
+{
+    uint32_t tag = fsa_oa_tag(k->hash);
+    uint64_t s = t->ix.slot[fsa_oa_home(&t->ix, tag)];
+    if (s && fsa_oa_slot_tag(s) == tag) {
+        const char *leg = (const char *)&t->legs[fsa_oa_slot_id(s)];
+        for (size_t off = 0; off < sizeof(struct fsa_leg); off += 64)
+            __builtin_prefetch(leg + off, 1); /* the event updates it */
+    }
+}
 /*
  * Adds a leg that find() did not return: a zeroed record with instance, uuid
  * and uuid_len set. NULL when the table is at capacity (or the key's length

@@ -124,14 +124,21 @@ static unsigned drain_once(struct fsa_worker *w)
     uint64_t now_ns = fsa_clock_ns(CLOCK_MONOTONIC);
     for (unsigned i = 0; i < w->p.ninputs; i++) {
         struct fsa_lane *lane = w->inputs[i];
-        for (unsigned n = 0; n < BATCH_PER_LANE; n++) {
-            struct fsa_event_msg *m = fsa_lane_pop_sc(lane);
-            if (!m)
+        for (unsigned n = 0; n < BATCH_PER_LANE;) {
+            /* Groups of FSA_CALC_BATCH, so the calculator can overlap their leg lookups. */
+            struct fsa_event_msg *m[FSA_CALC_BATCH];
+            unsigned got = 0;
+            while (got < FSA_CALC_BATCH && (m[got] = fsa_lane_pop_sc(lane)) != NULL)
+                count_event(w, m[got++]);
+            if (!got)
                 break;
-            count_event(w, m);
-            fsa_calc_process(w->calc, m, now_ns);
-            fsa_lane_release_sc(lane, m);
-            handled++;
+            fsa_calc_process_batch(w->calc, (const struct fsa_event_msg *const *)m, got, now_ns);
+            for (unsigned j = 0; j < got; j++)
+                fsa_lane_release_sc(lane, m[j]);
+            handled += got;
+            n += got;
+            if (got < FSA_CALC_BATCH)
+                break;
         }
     }
     if (handled) {

@@ -47,8 +47,16 @@ static struct sink sink;
 static struct fsa_calc *calc;
 static unsigned frames, plain_events, used_events;
 
-static void feed_capture(void)
+/*
+ * batch 0: one fsa_calc_process() per event with the event clock; batch N:
+ * fsa_calc_process_batch() over groups of N, the group's first event clock.
+ */
+static void feed_capture(unsigned batch)
 {
+    struct fsa_event_msg group[FSA_CALC_BATCH];
+    const struct fsa_event_msg *ptrs[FSA_CALC_BATCH];
+    unsigned ngroup = 0;
+    frames = plain_events = used_events = 0;
     size_t len;
     char *buf = fsa_test_read_file(fsa_test_fixture("fs-plain-all.raw"), &len);
     struct esl_framer f;
@@ -71,11 +79,22 @@ static void feed_capture(void)
                 used_events++;
                 m.instance = 0;
                 m.ingest_ns = 0;
-                fsa_calc_process(calc, &m, m.event_time_us * 1000);
+                if (!batch) {
+                    fsa_calc_process(calc, &m, m.event_time_us * 1000);
+                } else {
+                    group[ngroup] = m;
+                    ptrs[ngroup] = &group[ngroup];
+                    if (++ngroup == batch) {
+                        fsa_calc_process_batch(calc, ptrs, ngroup, group[0].event_time_us * 1000);
+                        ngroup = 0;
+                    }
+                }
             }
         }
         off += consumed;
     }
+    if (ngroup)
+        fsa_calc_process_batch(calc, ptrs, ngroup, group[0].event_time_us * 1000);
     free(buf);
 }
 
@@ -477,14 +496,15 @@ static void capture_counts(void)
     CHECK_EQ_U64(fsa_calc_sweep(calc, (1795481922932948ull + 86400ull * 2000000) * 1000, 0, 1000), 0);
 }
 
-int main(void)
+/* Every check of this file, on the capture fed one event at a time (batch 0) or in groups. */
+static void run_all(unsigned batch)
 {
     struct fsa_calc_params p = {.max_legs = 1024, .ninstances = 1, .emit = sink_emit, .emit_ctx = &sink};
     calc = fsa_calc_create(&p);
     CHECK(calc != NULL);
     if (!calc)
-        return fsa_test_finish();
-    feed_capture();
+        return;
+    feed_capture(batch);
     capture_counts();
     capture_leg_b0c6292b();
     capture_leg_ebd223a0();
@@ -493,6 +513,26 @@ int main(void)
     capture_leg_77408067();
     capture_no_media_legs();
     fsa_calc_destroy(calc);
-    free(sink.v);
+}
+
+int main(void)
+{
+    run_all(0);
+    struct sink one_by_one = sink;
+    sink = (struct sink){0};
+    /* Groups of 5 (not a divisor of anything in the capture) and of the largest batch the worker uses. */
+    unsigned batches[] = {5, FSA_CALC_BATCH};
+    for (size_t b = 0; b < sizeof(batches) / sizeof(batches[0]); b++) {
+        run_all(batches[b]);
+        /* The same records, byte for byte, in the same order. */
+        CHECK_EQ_U64(sink.n, one_by_one.n);
+        size_t same = 0;
+        for (size_t i = 0; i < sink.n && i < one_by_one.n; i++)
+            same += memcmp(&sink.v[i], &one_by_one.v[i], sizeof(sink.v[i])) == 0;
+        CHECK_EQ_U64(same, one_by_one.n);
+        free(sink.v);
+        sink = (struct sink){0};
+    }
+    free(one_by_one.v);
     return fsa_test_finish();
 }
