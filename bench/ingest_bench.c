@@ -56,7 +56,9 @@
 #include "engine/config.h"
 #include "engine/esl.h"
 #include "engine/log.h"
+#include "calc/calc.h"
 #include "export/exporter.h"
+#include "export/otlp.h"
 #include "ring/fsa_ring.h"
 
 extern char **environ;
@@ -312,6 +314,7 @@ struct result {
     unsigned long long events;
     unsigned long long dropped;
     unsigned long long points_encoded, points_exported, points_dropped; /* pipeline: the exporter's books */
+    unsigned long long bytes_encoded;                                   /* user path: request bytes */
     struct cpu_report cpu;
 };
 
@@ -540,6 +543,23 @@ static struct result run_pipeline(const char *fssim, const char *sink, unsigned 
     return r;
 }
 
+/* The next event of a recorded stream, scanned; false at its end. */
+static inline bool next_event(struct esl_framer *f, const char *buf, size_t len, size_t *off,
+                              struct esl_event_scan *sc)
+{
+    while (*off < len) {
+        struct esl_frame fr;
+        size_t used = 0;
+        const char *err = NULL;
+        if (esl_framer_next(f, buf + *off, len - *off, &fr, &used, &err) <= 0)
+            return false;
+        *off += used;
+        if (fr.type == ESL_CT_EVENT_PLAIN && esl_event_scan(fr.body, sc, NULL, &err) == ESL_DECODE_EVENT)
+            return true;
+    }
+    return false;
+}
+
 /*
  * The reactor's per-event user-space work, in memory: frame, decode, shard,
  * take a lane slot, publish; the slot is released at once (same thread), so
@@ -552,18 +572,8 @@ __attribute__((noinline)) static unsigned long fsabench_esl_pass(const char *buf
     esl_framer_init(&f, (size_t)1 << 20);
     size_t off = 0;
     unsigned long n = 0;
-    while (off < len) {
-        struct esl_frame fr;
-        size_t used = 0;
-        const char *err = NULL;
-        if (esl_framer_next(&f, buf + off, len - off, &fr, &used, &err) <= 0)
-            break;
-        off += used;
-        if (fr.type != ESL_CT_EVENT_PLAIN)
-            continue;
-        struct esl_event_scan sc;
-        if (esl_event_scan(fr.body, &sc, NULL, &err) != ESL_DECODE_EVENT)
-            continue;
+    struct esl_event_scan sc;
+    while (next_event(&f, buf, len, &off, &sc)) {
         if (nworkers > 1) /* as the reactor: one worker needs no shard hash */
             (void)fsa_shard_of(sc.uuid, sc.uuid_len, nworkers);
         struct fsa_event_msg *m = fsa_lane_acquire_sp(lane);
@@ -577,7 +587,75 @@ __attribute__((noinline)) static unsigned long fsabench_esl_pass(const char *buf
     return n;
 }
 
-static struct result run_esl(const char *capture, size_t len, unsigned long events)
+/* The calculator and the encoder of the in-memory user path; records go straight to the encoder. */
+struct user_path {
+    struct fsa_calc *calc;
+    struct fsa_otlp *enc;
+    unsigned long long points, bytes;
+};
+
+static void user_seal(struct user_path *u)
+{
+    uint8_t *msg = NULL;
+    size_t len = 0;
+    unsigned points = 0;
+    if (!fsa_otlp_seal(u->enc, NULL, &msg, &len, &points) && msg) {
+        u->points += points;
+        u->bytes += len;
+        free(msg); /* the exporter's queue would own it */
+    }
+}
+
+static void user_emit(void *ctx, const struct fsa_metric_record *rec)
+{
+    struct user_path *u = ctx;
+    while (fsa_otlp_add(u->enc, rec) == FSA_OTLP_FULL)
+        user_seal(u);
+    if (fsa_otlp_open_full(u->enc))
+        user_seal(u);
+}
+
+/*
+ * The whole pipeline's user-space work per event, in memory on one thread:
+ * the ESL path above, then the worker's (groups of FSA_CALC_BATCH through
+ * the calculator) and the exporter's (every record encoded, batches sealed
+ * as the exporter seals them). What the threaded pipeline costs beyond this
+ * is the kernel (receive, send), waking threads and cross-core traffic.
+ */
+__attribute__((noinline)) static unsigned long fsabench_user_pass(const char *buf, size_t len, struct fsa_lane *lane,
+                                                                  struct user_path *u)
+{
+    struct esl_framer f;
+    esl_framer_init(&f, (size_t)1 << 20);
+    size_t off = 0;
+    unsigned long n = 0;
+    struct esl_event_scan sc;
+    struct fsa_event_msg *group[FSA_CALC_BATCH];
+    unsigned ngroup = 0;
+    bool more = true;
+    while (more) {
+        struct fsa_event_msg *m = NULL;
+        more = next_event(&f, buf, len, &off, &sc) && (m = fsa_lane_acquire_sp(lane)) != NULL;
+        if (more) {
+            esl_event_fill(&sc, m);
+            m->instance = 0;
+            m->ingest_ns = 0;
+            fsa_lane_publish_sp(lane, m);
+            group[ngroup++] = fsa_lane_pop_sc(lane);
+            n++;
+        }
+        if (ngroup == FSA_CALC_BATCH || (!more && ngroup)) {
+            fsa_calc_process_batch(u->calc, (const struct fsa_event_msg *const *)group, ngroup, 1);
+            for (unsigned i = 0; i < ngroup; i++)
+                fsa_lane_release_sc(lane, group[i]);
+            ngroup = 0;
+        }
+    }
+    return n;
+}
+
+/* The ESL path alone (u NULL), or the whole user path. */
+static struct result run_inmem(const char *capture, size_t len, unsigned long events, struct user_path *u)
 {
     struct fsa_lane lane;
     if (fsa_lane_init(&lane, 64, sizeof(struct fsa_event_msg)) < 0) {
@@ -587,7 +665,7 @@ static struct result run_esl(const char *capture, size_t len, unsigned long even
     struct result r = {0};
     double c0 = clock_s(CLOCK_THREAD_CPUTIME_ID), t0 = now_s();
     while (r.events < events) {
-        unsigned long n = fsabench_esl_pass(capture, len, &lane, 1);
+        unsigned long n = u ? fsabench_user_pass(capture, len, &lane, u) : fsabench_esl_pass(capture, len, &lane, 1);
         if (n == 0)
             break;
         r.events += n;
@@ -596,6 +674,28 @@ static struct result run_esl(const char *capture, size_t len, unsigned long even
     r.seconds = now_s() - t0;
     r.cpu_seconds = clock_s(CLOCK_THREAD_CPUTIME_ID) - c0;
     fsa_lane_destroy(&lane);
+    return r;
+}
+
+static struct result run_user(const char *capture, size_t len, unsigned long events)
+{
+    static const char *const names[] = {"fs1"};
+    struct user_path u = {0};
+    struct fsa_calc_params cp = {.max_legs = 262144, .ninstances = 1, .emit = user_emit, .emit_ctx = &u};
+    struct fsa_otlp_params op = {.instance_names = names, .ninstances = 1, .instance_id = "fsabench",
+                                 .host_name = "fsabench", .per_leg = true, .batch_max_points = 8192,
+                                 .batch_max_bytes = (size_t)3584 << 10, .start_unix_ns = 1700000000000000000ull};
+    u.calc = fsa_calc_create(&cp);
+    if (!u.calc || fsa_otlp_create(&op, &u.enc)) {
+        fprintf(stderr, "user path: calculator or encoder could not be created\n");
+        exit(1);
+    }
+    struct result r = run_inmem(capture, len, events, &u);
+    user_seal(&u);
+    r.points_encoded = u.points;
+    r.bytes_encoded = u.bytes;
+    fsa_otlp_destroy(u.enc);
+    fsa_calc_destroy(u.calc);
     return r;
 }
 
@@ -684,14 +784,15 @@ int main(int argc, char **argv)
     char sink[512] = "";
     unsigned long events = 1000000;
     unsigned runs = 3, workers = 1, reactors = 1, ring_slots = 0;
-    bool pipeline_only = false, esl_only = false, pin = true;
+    bool pipeline_only = false, esl_only = false, user_only = false, pin = true;
     static const struct option opts[] = {
         {"fssim", required_argument, NULL, 'f'},      {"events", required_argument, NULL, 'n'},
         {"runs", required_argument, NULL, 'r'},       {"workers", required_argument, NULL, 'w'},
         {"reactors", required_argument, NULL, 'R'},   {"pipeline-only", no_argument, NULL, 'P'},
         {"esl-only", no_argument, NULL, 'E'},         {"no-pin", no_argument, NULL, 'U'},
         {"ring-slots", required_argument, NULL, 'S'}, {"instances", required_argument, NULL, 'I'},
-        {"sink", required_argument, NULL, 'K'},       {NULL, 0, NULL, 0}};
+        {"sink", required_argument, NULL, 'K'},       {"user-only", no_argument, NULL, 'M'},
+        {NULL, 0, NULL, 0}};
     int opt;
     while ((opt = getopt_long(argc, argv, "", opts, NULL)) != -1) {
         switch (opt) {
@@ -702,13 +803,14 @@ int main(int argc, char **argv)
         case 'R': reactors = (unsigned)strtoul(optarg, NULL, 10); break;
         case 'P': pipeline_only = true; break; /* for profilers: no baseline in the profile */
         case 'E': esl_only = true; break;      /* for callgrind: the in-memory ESL path only */
+        case 'M': user_only = true; break;     /* for callgrind: the whole user path in memory */
         case 'U': pin = false; break;          /* agent threads and the baseline reader float */
         case 'S': ring_slots = (unsigned)strtoul(optarg, NULL, 10); break; /* lanes deep enough for valgrind */
         case 'I': instances_list = optarg; break;
         case 'K': snprintf(sink, sizeof(sink), "%s", optarg); break;
         default:
             fprintf(stderr, "usage: fsabench [--fssim PATH] [--sink PATH] [--events N] [--runs N] [--instances 1,8,64] "
-                            "[--workers W] [--reactors R] [--pipeline-only | --esl-only] [--no-pin] [--ring-slots N]\n");
+                            "[--workers W] [--reactors R] [--pipeline-only | --esl-only | --user-only] [--no-pin] [--ring-slots N]\n");
             return 2;
         }
     }
@@ -735,17 +837,17 @@ int main(int argc, char **argv)
         fprintf(stderr, "out of memory\n");
         return 1;
     }
-    if (esl_only) {
+    if (esl_only || user_only) {
         run_baseline(fssim, CAPTURE_BYTES / 900, 1, pin, capture, &cap_len);
         cap_len = trim_capture(&capture, cap_len);
-        struct result e = run_esl(capture, cap_len, events);
-        printf("esl: %llu events in %.3f s: %.1f ns per event\n", e.events, e.seconds,
+        struct result e = esl_only ? run_inmem(capture, cap_len, events, NULL) : run_user(capture, cap_len, events);
+        printf("%s: %llu events in %.3f s: %.1f ns per event\n", esl_only ? "esl" : "user path", e.events, e.seconds,
                e.seconds * 1e9 / (double)e.events);
         free(capture_mem);
         return 0;
     }
 
-    struct result best_base[MAX_COUNTS] = {{0}}, best_pipe[MAX_COUNTS] = {{0}}, best_esl = {0};
+    struct result best_base[MAX_COUNTS] = {{0}}, best_pipe[MAX_COUNTS] = {{0}}, best_esl = {0}, best_user = {0};
     for (unsigned c = 0; c < ncounts; c++) {
         unsigned long per = (events + counts[c] - 1) / counts[c];
         for (unsigned i = 0; i < runs; i++) {
@@ -762,9 +864,12 @@ int main(int argc, char **argv)
         run_baseline(fssim, CAPTURE_BYTES / 900, 1, pin, capture, &cap_len);
     cap_len = trim_capture(&capture, cap_len);
     for (unsigned i = 0; i < runs && cap_len; i++) {
-        struct result e = run_esl(capture, cap_len, events);
+        struct result e = run_inmem(capture, cap_len, events, NULL);
         if (!best_esl.seconds || e.seconds < best_esl.seconds)
             best_esl = e;
+        struct result u = run_user(capture, cap_len, events);
+        if (!best_user.seconds || u.seconds < best_user.seconds)
+            best_user = u;
     }
     free(capture_mem);
 
@@ -784,6 +889,8 @@ int main(int argc, char **argv)
     }
     if (best_esl.seconds)
         print_row("ESL path in memory (1 thread)", &best_esl, &best_base[0]);
+    if (best_user.seconds)
+        print_row("whole user path in memory (1 thread)", &best_user, &best_base[0]);
     printf("\nCPU by thread in the best runs (fssim and otlp_sink are processes of their own; CPU ns/ev counts this "
            "process only):\n\n");
     printf("| %-14s | %-16s | %8s | %7s | %7s | %8s |\n", "mode", "thread", "ns/event", "of core", "sys", "cs/1k ev");
@@ -795,13 +902,18 @@ int main(int argc, char **argv)
         snprintf(mode, sizeof(mode), "pipeline x%u", counts[c]);
         print_cpu(mode, &best_pipe[c]);
     }
+    if (best_user.seconds)
+        printf("\nWhole user path in memory: reactor's ESL path, the calculator in groups of %u, every record encoded "
+               "(%.2f points and %.0f encoded bytes per event), no socket, no other thread.\n",
+               FSA_CALC_BATCH, (double)best_user.points_encoded / (double)best_user.events,
+               (double)best_user.points_encoded ? (double)best_user.bytes_encoded / (double)best_user.events : 0.0);
     printf("\nExporter books of the best pipeline runs (points encoded / accepted by otlp_sink / dropped):");
-    for (unsigned c = 0; c < ncounts; c++) {
+    for (unsigned c = 0; c < ncounts; c++)
         printf(" x%u %llu / %llu / %llu%s", counts[c], best_pipe[c].points_encoded, best_pipe[c].points_exported,
                best_pipe[c].points_dropped, c + 1 < ncounts ? ";" : "\n");
+    for (unsigned c = 0; c < ncounts; c++)
         if (best_pipe[c].dropped)
-            printf("pipeline x%u best run: %llu events dropped (lane full), not counted as processed\n", counts[c],
+            printf("pipeline x%u best run: %llu events dropped (lane full), counted, not processed\n", counts[c],
                    best_pipe[c].dropped);
-    }
     return 0;
 }

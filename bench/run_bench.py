@@ -4,14 +4,16 @@
 Sections (all run against fssim on this machine, fsagent as the real binary exporting to
 bench/otlp_sink, a local OTLP/gRPC endpoint fast enough not to be what is measured):
 
-  ingest   fsabench: plain reader (baseline) vs the full engine on the same fssim stream
-           (the ratio is the headline figure)
+  ingest   fsabench: plain reader (baseline) vs the full pipeline (reactor, workers, exporter
+           sending to otlp_sink) on the same fssim streams from 1, 8 and 64 instances (the ratio
+           is the headline figure)
   memory   RSS of fsagent with 1k, 10k and 100k live legs, minus the same agent with none:
            bytes per live leg
   carrier  20 instances x 10,000 concurrent calls (2 legs each), RTCP every 5 s per leg, calls of
            3 min average (180 s +-50 %): agent CPU share of one core, events/s, every drop
-           counter, event age p50/p99 (FreeSWITCH fired it -> encoded into an OTLP request) and the
-           batch wait apart, RSS
+           counter, event age p50/p99 over the measured window (FreeSWITCH fired it -> encoded into
+           an OTLP request; from two scrapes of the agent's /metrics histograms), fsagent's own share
+           of it, the batch wait apart, RSS, sleeps per thread
 
   bench/run_bench.py --build build-release [--sections ingest,memory,carrier] [--json out.json]
 Benchmarks are not tests: nothing here passes or fails, it reports.
@@ -320,8 +322,8 @@ def section_carrier(build, out, seconds, window, agent_yaml=""):
 
 
 def section_ingest(build, out, events, runs):
-    """fsabench's own table (one instance: the plain reader and the pipeline on the same fssim stream).
-    Several instances per run are not in fsabench yet; the carrier section covers 20."""
+    """fsabench's own table: the plain reader and the full pipeline on the same fssim streams, from 1, 8
+    and 64 instances (1M events split over them, 10,000 legs in all), best of `runs`."""
     cmd = [os.path.join(build, "fsabench"), "--fssim", os.path.join(build, "fssim"), "--events", str(events),
            "--runs", str(runs)]
     p = subprocess.run(cmd, capture_output=True, text=True)

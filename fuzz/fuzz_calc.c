@@ -5,7 +5,8 @@
  * byte overlays of the payload (NaN/inf doubles, huge counters, strings
  * without NUL, nblocks > FSA_RTCP_MAX_BLOCKS), structured values at the
  * edges (Lost 2^31 and 2^32-1, RTP-Rate 1 and 2^32-1, RTT 1e300), and TTL
- * sweeps on a clock that only moves forward. The worker must not trust a
+ * sweeps on a clock that only moves forward; events come one at a time or
+ * in groups (fsa_calc_process_batch, the worker's path). The worker must not trust a
  * message any more than the decoder trusts the wire.
  *
  * The same operations drive three calculators: one with a callback sink, one
@@ -311,6 +312,16 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             unsigned budget = u8(&in);
             for (int i = 0; i < NCALC; i++)
                 fsa_calc_sweep(c[i], now, now / 1000, budget);
+        } else if (ctl >= 0xd0) { /* a group, as the worker hands them over (prefetch path) */
+            static struct fsa_event_msg group[FSA_CALC_BATCH];
+            const struct fsa_event_msg *ptrs[FSA_CALC_BATCH];
+            unsigned n = (unsigned)u8(&in) % FSA_CALC_BATCH + 1;
+            for (unsigned j = 0; j < n; j++) {
+                build(&in, &group[j]);
+                ptrs[j] = &group[j];
+            }
+            for (int i = 0; i < NCALC; i++)
+                fsa_calc_process_batch(c[i], ptrs, n, now);
         } else {
             struct fsa_event_msg m;
             build(&in, &m);

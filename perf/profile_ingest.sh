@@ -9,7 +9,11 @@
 #   3. callgrind of the reactor's user-space path alone (fsabench --esl-only:
 #      framing, decoding, lane slot), collected only inside that loop: exact
 #      instructions per event, the same on a busy or an idle machine;
-# Not callgrind of the whole pipeline: under valgrind a reactor waiting in
+#   4. the same for the whole user-space path (fsabench --user-only: the
+#      ESL path, the calculator in groups of 16, every record encoded into
+#      OTLP requests), one thread, no sockets: the pipeline's instructions
+#      per event outside the kernel.
+# Not callgrind of the threaded pipeline: under valgrind a reactor waiting in
 # io_uring_enter holds valgrind's thread lock, and the run crawls or stalls.
 # Usage: perf/profile_ingest.sh [build-dir] [events] [runs]
 # Output: <build-dir>/perf-results/<stamp>-*.txt (inside the build folder,
@@ -54,17 +58,26 @@ else
   echo "perf is not installed or not permitted here (apt-get install linux-perf); skipped"
 fi
 
+callgrind_per_event() { # label mode toggle
+  local label=$1 mode=$2 toggle=$3 n
+  valgrind --tool=callgrind --toggle-collect="$toggle" --callgrind-out-file="$OUT/$STAMP-$label.callgrind" \
+    "$BENCH" --fssim "$FSSIM" --events "$CG_EVENTS" "$mode" >"$OUT/$STAMP-$label.out" 2>"$OUT/$STAMP-$label.log"
+  n=$(sed -n 's/^[a-z ]*: \([0-9]*\) events.*/\1/p' "$OUT/$STAMP-$label.out")
+  callgrind_annotate --inclusive=yes "$OUT/$STAMP-$label.callgrind" 2>/dev/null | head -40 >"$OUT/$STAMP-$label.txt"
+  local ir
+  ir=$(grep -m1 'PROGRAM TOTALS' "$OUT/$STAMP-$label.txt" | awk '{gsub(",","",$1); print $1}')
+  echo "instructions per event: $((ir / n)) ($ir over $n events)"
+  callgrind_annotate --inclusive=no "$OUT/$STAMP-$label.callgrind" 2>/dev/null | grep -E '^ *[0-9,]+ \(' | sed 1d |
+    head -12 | awk -v n="$n" '{c=$1; gsub(",","",c); f=$(NF-1); sub(/^.*:/,"",f); printf "  %6.0f per event  %s\n", c / n, f}'
+  rm -f "$OUT/$STAMP-$label.callgrind"
+  echo "(per function: $OUT/$STAMP-$label.txt)"
+}
+CG_EVENTS=$((EVENTS / 20))
+
 echo
 echo "== 3. callgrind: the reactor's user-space path per event (fsabench --esl-only)"
-CG_ESL=$((EVENTS / 20))
-valgrind --tool=callgrind --toggle-collect='fsabench_esl_pass*' --callgrind-out-file="$OUT/$STAMP-esl.callgrind" \
-  "$BENCH" --fssim "$FSSIM" --events "$CG_ESL" --esl-only >"$OUT/$STAMP-esl.out" 2>"$OUT/$STAMP-esl.log"
-esl_events=$(sed -n 's/^esl: \([0-9]*\) events.*/\1/p' "$OUT/$STAMP-esl.out")
-callgrind_annotate --inclusive=yes "$OUT/$STAMP-esl.callgrind" 2>/dev/null | head -40 >"$OUT/$STAMP-esl.txt"
-esl_ir=$(grep -m1 'PROGRAM TOTALS' "$OUT/$STAMP-esl.txt" | awk '{gsub(",","",$1); print $1}')
-echo "instructions per event: $((esl_ir / esl_events)) ($esl_ir over $esl_events events)"
-callgrind_annotate --inclusive=no "$OUT/$STAMP-esl.callgrind" 2>/dev/null | grep -E '^ *[0-9,]+ \(' | sed 1d | head -8 |
-  awk -v n="$esl_events" '{c=$1; gsub(",","",c); f=$(NF-1); sub(/^.*:/,"",f); printf "  %6.0f per event  %s\n", c / n, f}'
-rm -f "$OUT/$STAMP-esl.callgrind"
+callgrind_per_event esl --esl-only 'fsabench_esl_pass*'
 
-echo "(per function: $OUT/$STAMP-esl.txt)"
+echo
+echo "== 4. callgrind: the whole pipeline's user-space path per event (fsabench --user-only)"
+callgrind_per_event user --user-only 'fsabench_user_pass*'
