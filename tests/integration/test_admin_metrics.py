@@ -144,7 +144,11 @@ def main():
             except (OSError, ValueError):
                 return False
             done = sum(sample(s, "fsagent_events_processed_total", fs_instance="fs1", event=k) or 0 for k in FULL)
-            return done >= sum(FULL.values()) and (sample(s, "fsagent_legs_ended_total") or 0) >= 52
+            # ... and the exporter thread has taken in every RTCP and QoS record the calculators published
+            published = sum(sample(s, "fsagent_records_published_total", kind=k) or 0 for k in ("rtcp", "qos"))
+            exported = sample(s, "fsagent_export_event_age_seconds_count") or 0
+            return (done >= sum(FULL.values()) and (sample(s, "fsagent_legs_ended_total") or 0) >= 52
+                    and published >= 50 and exported >= published)
         c.check(wait_for(replayed, 30), "replay processed")
         status, headers, text, s = metrics(http_port)
         c.eq(status, 200, "/metrics status")
