@@ -27,6 +27,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import urllib.request
 
 HZ = os.sysconf("SC_CLK_TCK")
 
@@ -137,7 +138,6 @@ class Run:
 
     def histograms(self):
         """{name: [(le seconds, cumulative count), ...]} of the agent's /metrics histograms."""
-        import urllib.request
         text = urllib.request.urlopen("http://127.0.0.1:%d/metrics" % self.http_port, timeout=10).read().decode()
         out = {}
         for line in text.splitlines():
