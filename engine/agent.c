@@ -104,6 +104,63 @@ static int start_threads(struct thread_slot *slots, unsigned n, void *(*fn)(void
     return 0;
 }
 
+/*
+ * The workers, each with its store (one Redis connection per worker when
+ * storage is redis). NULL, or what could not be allocated; what was created
+ * stays in a->workers / a->stores for fsa_agent_destroy().
+ */
+static const char *create_workers(struct fsa_agent *a, const struct fsa_config *cfg)
+{
+    const char *fail = NULL;
+    struct fsa_lane **inputs = calloc(a->nreactors, sizeof(*inputs));
+    const char **names = calloc(cfg->ninstances, sizeof(*names));
+    a->stores = calloc(a->nworkers, sizeof(*a->stores));
+    if (!inputs || !names || !a->stores) {
+        fail = "out of memory";
+        goto out;
+    }
+    for (unsigned i = 0; i < cfg->ninstances; i++)
+        names[i] = cfg->instances[i].name;
+    for (unsigned w = 0; w < a->nworkers; w++) {
+        for (unsigned r = 0; r < a->nreactors; r++)
+            inputs[r] = &a->lanes[r * a->nworkers + w];
+        struct fsa_worker_params wp = {.index = w, .inputs = inputs, .ninputs = a->nreactors,
+                                       .ninstances = cfg->ninstances,
+                                       .max_legs = cfg->engine.max_legs_per_worker,
+                                       .leg_ttl_s = cfg->engine.leg_ttl_s,
+                                       .output = &a->out_lanes[w],
+                                       .output_wake = wake_exporter,
+                                       .output_wake_arg = a->exporter};
+        /* One store per worker: each worker owns its Redis connection, so no locks (calc/store.h). */
+        struct fsa_store store = {&fsa_store_memory_ops, NULL};
+        if (cfg->storage == FSA_STORAGE_REDIS) {
+            char label[32];
+            snprintf(label, sizeof(label), "redis.w%u", w);
+            struct fsa_store_redis_params sp = {.host = cfg->redis.host, .port = cfg->redis.port,
+                                                .password = cfg->redis.password, .db = cfg->redis.db,
+                                                .ttl_s = cfg->redis.ttl_s, .timeout_ms = cfg->redis.timeout_ms,
+                                                .instance_names = names, .ninstances = cfg->ninstances,
+                                                .label = label, .log = redis_log};
+            a->stores[w] = fsa_store_redis_create(&sp);
+            if (!a->stores[w]) {
+                fail = "redis store allocation";
+                goto out;
+            }
+            store = fsa_store_redis_store(a->stores[w]);
+        }
+        wp.store = &store; /* copied by the worker */
+        a->workers[w] = fsa_worker_create(&wp);
+        if (!a->workers[w]) {
+            fail = "worker allocation";
+            goto out;
+        }
+    }
+out:
+    free(inputs);
+    free(names);
+    return fail;
+}
+
 int fsa_agent_start(const struct fsa_config *cfg, struct fsa_agent **out, const char **why)
 {
     struct fsa_agent *a = calloc(1, sizeof(*a));
@@ -172,60 +229,12 @@ int fsa_agent_start(const struct fsa_config *cfg, struct fsa_agent **out, const 
         return erc;
     }
 
-    struct fsa_lane **inputs = calloc(a->nreactors, sizeof(*inputs));
-    const char **names = calloc(cfg->ninstances, sizeof(*names));
-    a->stores = calloc(a->nworkers, sizeof(*a->stores));
-    if (!inputs || !names || !a->stores) {
-        free(inputs);
-        free(names);
-        *why = "out of memory";
+    const char *no_workers = create_workers(a, cfg);
+    if (no_workers) {
+        *why = no_workers;
         fsa_agent_destroy(a);
         return -ENOMEM;
     }
-    for (unsigned i = 0; i < cfg->ninstances; i++)
-        names[i] = cfg->instances[i].name;
-    for (unsigned w = 0; w < a->nworkers; w++) {
-        for (unsigned r = 0; r < a->nreactors; r++)
-            inputs[r] = &a->lanes[r * a->nworkers + w];
-        struct fsa_worker_params wp = {.index = w, .inputs = inputs, .ninputs = a->nreactors,
-                                       .ninstances = cfg->ninstances,
-                                       .max_legs = cfg->engine.max_legs_per_worker,
-                                       .leg_ttl_s = cfg->engine.leg_ttl_s,
-                                       .output = &a->out_lanes[w],
-                                       .output_wake = wake_exporter,
-                                       .output_wake_arg = a->exporter};
-        /* One store per worker: each worker owns its Redis connection, so no locks (calc/store.h). */
-        struct fsa_store store = {&fsa_store_memory_ops, NULL};
-        if (cfg->storage == FSA_STORAGE_REDIS) {
-            char label[32];
-            snprintf(label, sizeof(label), "redis.w%u", w);
-            struct fsa_store_redis_params sp = {.host = cfg->redis.host, .port = cfg->redis.port,
-                                                .password = cfg->redis.password, .db = cfg->redis.db,
-                                                .ttl_s = cfg->redis.ttl_s, .timeout_ms = cfg->redis.timeout_ms,
-                                                .instance_names = names, .ninstances = cfg->ninstances,
-                                                .label = label, .log = redis_log};
-            a->stores[w] = fsa_store_redis_create(&sp);
-            if (!a->stores[w]) {
-                free(inputs);
-                free(names);
-                *why = "redis store allocation";
-                fsa_agent_destroy(a);
-                return -ENOMEM;
-            }
-            store = fsa_store_redis_store(a->stores[w]);
-        }
-        wp.store = &store; /* copied by the worker */
-        a->workers[w] = fsa_worker_create(&wp);
-        if (!a->workers[w]) {
-            free(inputs);
-            free(names);
-            *why = "worker allocation";
-            fsa_agent_destroy(a);
-            return -ENOMEM;
-        }
-    }
-    free(inputs);
-    free(names);
 
     struct fsa_lane **lanes = calloc(a->nworkers, sizeof(*lanes));
     struct fsa_doorbell **bells = calloc(a->nworkers, sizeof(*bells));
