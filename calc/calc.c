@@ -783,8 +783,45 @@ static bool message_key(const struct fsa_calc *c, const struct fsa_event_msg *m,
     return true;
 }
 
-static void process_keyed(struct fsa_calc *c, const struct fsa_event_msg *m, const struct fsa_leg_key *kp,
-                          uint64_t now_ns);
+/* An event whose leg key message_key() made. */
+static void process_keyed(struct fsa_calc *c, const struct fsa_event_msg *m, const struct fsa_leg_key *k,
+                          uint64_t now_ns)
+{
+    struct fsa_leg *l = fsa_leg_table_find(&c->legs, k);
+
+    if (m->kind == FSA_EV_CHANNEL_HANGUP_COMPLETE) {
+        process_hangup(c, m, k, l, now_ns);
+        return;
+    }
+    if (!l) {
+        if (m->kind != FSA_EV_CHANNEL_CREATE && recently_ended(c, k)) {
+            bump(c, C_EVENTS_LATE);
+            return;
+        }
+        l = fsa_leg_table_insert(&c->legs, k);
+        if (!l) {
+            bump(c, C_LEGS_REFUSED);
+            return;
+        }
+        l->created_us = m->event_time_us;
+        /*
+         * CHANNEL_CREATE is the leg's birth: nothing stored can belong to it,
+         * and a load is a round trip that also flushes the store's pipeline.
+         */
+        if (m->kind != FSA_EV_CHANNEL_CREATE)
+            store_load(c, l);
+        bump(c, C_LEGS_CREATED);
+        set_ctr(c, C_LEGS_ACTIVE, fsa_leg_table_count(&c->legs));
+    }
+    l->last_seen_ns = now_ns;
+    if (m->kind != FSA_EV_RECV_RTCP && m->kind != FSA_EV_SEND_RTCP)
+        apply_channel(c, l, &m->u.chan);
+    if (!(l->flags & FSA_LEG_COUNTED))
+        emit_leg_up(c, l, m);
+    if (m->kind == FSA_EV_RECV_RTCP || m->kind == FSA_EV_SEND_RTCP)
+        process_rtcp(c, l, m);
+    store_save(c, l);
+}
 
 void fsa_calc_process(struct fsa_calc *c, const struct fsa_event_msg *m, uint64_t now_ns)
 {
@@ -823,45 +860,6 @@ void fsa_calc_process_batch(struct fsa_calc *c, const struct fsa_event_msg *cons
     }
 }
 
-static void process_keyed(struct fsa_calc *c, const struct fsa_event_msg *m, const struct fsa_leg_key *kp,
-                          uint64_t now_ns)
-{
-    struct fsa_leg_key k = *kp;
-    struct fsa_leg *l = fsa_leg_table_find(&c->legs, &k);
-
-    if (m->kind == FSA_EV_CHANNEL_HANGUP_COMPLETE) {
-        process_hangup(c, m, &k, l, now_ns);
-        return;
-    }
-    if (!l) {
-        if (m->kind != FSA_EV_CHANNEL_CREATE && recently_ended(c, &k)) {
-            bump(c, C_EVENTS_LATE);
-            return;
-        }
-        l = fsa_leg_table_insert(&c->legs, &k);
-        if (!l) {
-            bump(c, C_LEGS_REFUSED);
-            return;
-        }
-        l->created_us = m->event_time_us;
-        /*
-         * CHANNEL_CREATE is the leg's birth: nothing stored can belong to it,
-         * and a load is a round trip that also flushes the store's pipeline.
-         */
-        if (m->kind != FSA_EV_CHANNEL_CREATE)
-            store_load(c, l);
-        bump(c, C_LEGS_CREATED);
-        set_ctr(c, C_LEGS_ACTIVE, fsa_leg_table_count(&c->legs));
-    }
-    l->last_seen_ns = now_ns;
-    if (m->kind != FSA_EV_RECV_RTCP && m->kind != FSA_EV_SEND_RTCP)
-        apply_channel(c, l, &m->u.chan);
-    if (!(l->flags & FSA_LEG_COUNTED))
-        emit_leg_up(c, l, m);
-    if (m->kind == FSA_EV_RECV_RTCP || m->kind == FSA_EV_SEND_RTCP)
-        process_rtcp(c, l, m);
-    store_save(c, l);
-}
 
 unsigned fsa_calc_sweep(struct fsa_calc *c, uint64_t now_ns, uint64_t now_unix_us, unsigned budget)
 {
