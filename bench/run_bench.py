@@ -56,32 +56,23 @@ def proc_cpu_s(pid):
     return (int(fields[11]) + int(fields[12])) / HZ  # utime, stime
 
 
-def thread_cpu_s(pid):
-    """{thread name: user+sys seconds}, threads of one name summed (fsa-worker-0, -1 ... kept apart)."""
-    out = {}
+def thread_use(pid):
+    """({thread name: user+sys seconds}, {thread name: voluntary context switches, i.e. sleeps}), threads
+    of one name summed (fsa-worker-0, -1 ... kept apart); one pass over the threads."""
+    cpu, sleeps = {}, {}
     for tid in os.listdir("/proc/%d/task" % pid):
+        base = "/proc/%d/task/%s/" % (pid, tid)
         try:
-            name = open("/proc/%d/task/%s/comm" % (pid, tid)).read().strip()
-            with open("/proc/%d/task/%s/stat" % (pid, tid)) as f:
+            name = open(base + "comm").read().strip()
+            with open(base + "stat") as f:
                 fields = f.read().rsplit(")", 1)[1].split()
-        except OSError:
+            switches = next(int(line.split()[1]) for line in open(base + "status")
+                            if line.startswith("voluntary_ctxt_switches:"))
+        except (OSError, StopIteration):
             continue
-        out[name] = out.get(name, 0) + (int(fields[11]) + int(fields[12])) / HZ
-    return out
-
-
-def thread_switches(pid):
-    """{thread name: voluntary context switches (it went to sleep)}, summed per name as thread_cpu_s."""
-    out = {}
-    for tid in os.listdir("/proc/%d/task" % pid):
-        try:
-            name = open("/proc/%d/task/%s/comm" % (pid, tid)).read().strip()
-            for line in open("/proc/%d/task/%s/status" % (pid, tid)):
-                if line.startswith("voluntary_ctxt_switches:"):
-                    out[name] = out.get(name, 0) + int(line.split()[1])
-        except OSError:
-            continue
-    return out
+        cpu[name] = cpu.get(name, 0) + (int(fields[11]) + int(fields[12])) / HZ
+        sleeps[name] = sleeps.get(name, 0) + switches
+    return cpu, sleeps
 
 
 def proc_rss_kib(pid):
@@ -261,12 +252,12 @@ def section_carrier(build, out, seconds, window, agent_yaml=""):
     # 5 s period; the first hangups come at 90 s (180 s x 0.5), then arrivals match departures.
     start_window = max(seconds - window, 0)
     time.sleep(start_window)
-    s0, cpu0, w0, t0s = r.stats(), proc_cpu_s(r.agent.pid), time.time(), thread_cpu_s(r.agent.pid)
-    h0, sw0 = r.histograms(), thread_switches(r.agent.pid)
+    s0, cpu0, w0, (t0s, sw0) = r.stats(), proc_cpu_s(r.agent.pid), time.time(), thread_use(r.agent.pid)
+    h0 = r.histograms()
     sim0 = proc_cpu_s(r.sim.pid)
     time.sleep(window)
-    s1, cpu1, w1, t1s = r.stats(), proc_cpu_s(r.agent.pid), time.time(), thread_cpu_s(r.agent.pid)
-    h1, sw1 = r.histograms(), thread_switches(r.agent.pid)
+    s1, cpu1, w1, (t1s, sw1) = r.stats(), proc_cpu_s(r.agent.pid), time.time(), thread_use(r.agent.pid)
+    h1 = r.histograms()
     sim1 = proc_cpu_s(r.sim.pid)
     load = os.getloadavg()[0]
     rss = proc_rss_kib(r.agent.pid)
