@@ -5,7 +5,7 @@
  * FreeSWITCH servers with thousands of calls, faults on demand and exact
  * numbers to assert on; real FreeSWITCH gives none of that cheaply. fssim
  * speaks the protocol byte for byte as FreeSWITCH 1.11.2 does (checked against
- * the real captures in shared/fixtures/freeswitch-1.11.2) and makes the event
+ * the real captures in tests/fixtures/freeswitch-1.11.2) and makes the event
  * stream programmable.
  *
  * Shape. One process, one thread, one epoll loop: the simulator is not the

@@ -26,7 +26,7 @@ import subprocess
 import sys
 
 FIX = sys.argv[1] if len(sys.argv) > 1 else os.path.join(
-    os.path.dirname(os.path.abspath(__file__)), '..', '..', 'shared', 'fixtures', 'freeswitch-1.11.2')
+    os.path.dirname(os.path.abspath(__file__)), '..', 'tests', 'fixtures', 'freeswitch-1.11.2')
 
 # ---------------------------------------------------------------- capture parsing
 

@@ -26,7 +26,7 @@ import shutil
 import struct
 
 HERE = pathlib.Path(__file__).resolve().parent
-DEFAULT_FIXTURES = HERE.parent.parent / "shared" / "fixtures" / "freeswitch-1.11.2"
+DEFAULT_FIXTURES = HERE.parent / "tests" / "fixtures" / "freeswitch-1.11.2"
 DEFAULT_OUT = HERE.parent / "fuzz" / "corpus"
 
 

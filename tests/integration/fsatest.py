@@ -10,8 +10,13 @@ import tempfile
 import time
 
 BUILD = os.environ.get("FSA_BUILD_DIR", os.path.join(os.path.dirname(__file__), "..", "..", "build"))
-FIXTURES = os.environ.get("FSA_FIXTURES_DIR", os.path.join(os.path.dirname(__file__), "..", "..", "..",
-                                                           "shared", "fixtures", "freeswitch-1.11.2"))
+SRC = os.environ.get("FSA_SOURCE_DIR") or os.path.normpath(os.path.join(os.path.dirname(os.path.abspath(__file__)),
+                                                                       "..", ".."))
+# The real FreeSWITCH captures kept in the repository (tests/fixtures/README.md);
+# FSA_FIXTURES_DIR points at another capture of the same kind.
+FIXTURES_ROOT = os.path.join(SRC, "tests", "fixtures")
+FIXTURES = os.environ.get("FSA_FIXTURES_DIR") or os.path.join(FIXTURES_ROOT, "freeswitch-1.11.2")
+API_FIXTURES = os.path.join(FIXTURES_ROOT, "freeswitch-1.11.1-api")
 FSSIM = os.path.join(BUILD, "fssim")
 FSAGENT = os.path.join(BUILD, "fsagent")
 SANITIZED = bool(os.environ.get("FSA_SANITIZE"))
@@ -37,6 +42,9 @@ class Checks:
 
     def finish(self):
         print("%d passed, %d failed" % (self.passed, self.failed), flush=True)
+        if self.passed + self.failed == 0:
+            print("FAIL: no check ran", file=sys.stderr, flush=True)
+            sys.exit(1)
         sys.exit(1 if self.failed else 0)
 
 

@@ -25,14 +25,12 @@ import sys
 import tempfile
 import time
 
-from fsatest import free_ports  # n consecutive free loopback ports
+from fsatest import FIXTURES as FIX, free_ports  # the 1.11.2 captures; n consecutive free loopback ports
 import urllib.parse
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 SRC = os.environ.get('FSA_SOURCE_DIR') or os.path.normpath(os.path.join(HERE, '..', '..'))
 BUILD = os.environ.get('FSA_BUILD_DIR') or os.path.join(SRC, 'build')
-FIX = os.environ.get('FSA_FIXTURES_DIR') or os.path.normpath(
-    os.path.join(SRC, '..', 'shared', 'fixtures', 'freeswitch-1.11.2'))
 FSSIM = os.path.join(BUILD, 'fssim')
 SLOW = 3.0 if os.environ.get('FSA_SANITIZE') else 1.0  # sanitizer builds are slower
 

@@ -5,7 +5,8 @@
  * plain hiredis connection to look at what the store wrote.
  *
  * Without the redis-server binary (scripts/deps.sh installs it) a test
- * prints SKIP and exits 0; with it, any failure to start fails the test.
+ * prints SKIP and exits 77, which CTest shows as skipped and scripts/test.sh
+ * counts as a failure; with it, any failure to start fails the test.
  */
 #ifndef FSA_REDIS_TEST_H
 #define FSA_REDIS_TEST_H
@@ -65,12 +66,12 @@ static inline const char *test_redis_binary(void)
     return NULL;
 }
 
-/* Exits 0 with a SKIP line when redis-server is not installed. */
+/* Exits 77 (skipped, never passed) when redis-server is not installed. */
 static inline void test_redis_require(void)
 {
     if (!test_redis_binary()) {
         printf("SKIP: redis-server not found on PATH (scripts/deps.sh installs it)\n");
-        exit(0);
+        exit(77);
     }
 }
 
@@ -134,7 +135,8 @@ static inline bool test_redis_spawn(struct test_redis *r)
         argv[n++] = "--bind", argv[n++] = "127.0.0.1";
         argv[n++] = "--save", argv[n++] = "";
         argv[n++] = "--appendonly", argv[n++] = "no";
-        argv[n++] = "--dir", argv[n++] = "/tmp";
+        const char *tmp = getenv("TMPDIR");
+        argv[n++] = "--dir", argv[n++] = tmp && *tmp ? tmp : "/tmp";
         if (r->password[0])
             argv[n++] = "--requirepass", argv[n++] = r->password;
         argv[n] = NULL;

@@ -1,7 +1,9 @@
 /*
  * Minimal unit-test harness: each test file is one executable under CTest.
  * CHECK* record a failure with file:line and go on; the process exits 1 if
- * any check failed. The last line is "N passed, N failed".
+ * any check failed or none ran. The last line is "N passed, N failed".
+ * A test that cannot run at all (a tool missing) exits FSA_TEST_SKIP (77):
+ * CTest reports it as skipped and scripts/test.sh fails on a skip.
  */
 #ifndef FSA_TEST_H
 #define FSA_TEST_H
@@ -11,6 +13,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+#define FSA_TEST_SKIP 77
 
 static unsigned fsa_test_passed, fsa_test_failed;
 
@@ -72,10 +76,24 @@ static unsigned fsa_test_passed, fsa_test_failed;
         }                                                                                           \
     } while (0)
 
+/* Exit code of the test: 1 if any check failed, and also when none ran (a test
+ * that checked nothing has not passed). */
 static inline int fsa_test_finish(void)
 {
     printf("%u passed, %u failed\n", fsa_test_passed, fsa_test_failed);
+    if (fsa_test_passed + fsa_test_failed == 0) {
+        fprintf(stderr, "no check ran\n");
+        return 1;
+    }
     return fsa_test_failed ? 1 : 0;
+}
+
+/* The folder for temporary files: $TMPDIR (tests/run_test.sh gives each test
+ * its own and removes it afterwards), else /tmp. */
+static inline const char *fsa_test_tmpdir(void)
+{
+    const char *dir = getenv("TMPDIR");
+    return dir && *dir ? dir : "/tmp";
 }
 
 /* Reads a whole file (fixture) into memory; exits the test on failure. */
@@ -100,12 +118,27 @@ static inline char *fsa_test_read_file(const char *path, size_t *len)
     return buf;
 }
 
-/* Path of a fixture file under $FSA_FIXTURES_DIR. */
+/* The repository's tests/fixtures/ (FSA_TEST_SOURCE_DIR is set by tests/CMakeLists.txt). */
+#define FSA_TEST_FIXTURES_ROOT FSA_TEST_SOURCE_DIR "/tests/fixtures"
+
+/* Path of a file of the FreeSWITCH 1.11.2 captures: tests/fixtures/freeswitch-1.11.2,
+ * or $FSA_FIXTURES_DIR when set (another capture of the same kind). */
 static inline const char *fsa_test_fixture(const char *name)
 {
     static char path[4096];
     const char *dir = getenv("FSA_FIXTURES_DIR");
-    snprintf(path, sizeof(path), "%s/%s", dir ? dir : "../shared/fixtures/freeswitch-1.11.2", name);
+    if (dir && *dir)
+        snprintf(path, sizeof(path), "%s/%s", dir, name);
+    else
+        snprintf(path, sizeof(path), "%s/freeswitch-1.11.2/%s", FSA_TEST_FIXTURES_ROOT, name);
+    return path;
+}
+
+/* Path of a file of the FreeSWITCH 1.11.1 `api`/`bgapi` replies (tests/fixtures/freeswitch-1.11.1-api). */
+static inline const char *fsa_test_api_fixture(const char *name)
+{
+    static char path[4096];
+    snprintf(path, sizeof(path), "%s/freeswitch-1.11.1-api/%s", FSA_TEST_FIXTURES_ROOT, name);
     return path;
 }
 

@@ -73,8 +73,8 @@ static bool leaks(const char *secret)
 
 static char *temp_file(const char *text)
 {
-    static char path[64];
-    snprintf(path, sizeof(path), "/tmp/fsa_test_config_XXXXXX");
+    static char path[PATH_MAX];
+    snprintf(path, sizeof(path), "%s/fsa_test_config_XXXXXX", fsa_test_tmpdir());
     int fd = mkstemp(path);
     if (fd < 0) {
         perror("mkstemp");
@@ -800,7 +800,8 @@ static void test_load(void)
     }
 
     /* path NULL: ./config.yaml if there, else defaults only. */
-    char cwd[PATH_MAX], dir[] = "/tmp/fsa_test_config_dir_XXXXXX";
+    char cwd[PATH_MAX], dir[PATH_MAX];
+    snprintf(dir, sizeof(dir), "%s/fsa_test_config_dir_XXXXXX", fsa_test_tmpdir());
     if (!getcwd(cwd, sizeof(cwd)) || !mkdtemp(dir) || chdir(dir) != 0) {
         perror("temp dir");
         exit(2);
