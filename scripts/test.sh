@@ -27,19 +27,52 @@ configure_build() { # dir, cmake args...
   cmake --build "$dir" -j"$JOBS"
 }
 
-for stage in $STAGES; do
-  echo "=== stage: $stage"
-  case $stage in
-    release) configure_build build-release -DCMAKE_BUILD_TYPE=Release
-             (cd build-release && ctest --output-on-failure -j"$JOBS") ;;
-    asan)    configure_build build-asan -DCMAKE_BUILD_TYPE=Debug -DFSA_SANITIZE=address
-             (cd build-asan && ctest --output-on-failure -j"$JOBS") ;;
-    tsan)    configure_build build-tsan -DCMAKE_BUILD_TYPE=RelWithDebInfo -DFSA_SANITIZE=thread
-             (cd build-tsan && ctest --output-on-failure -j"$JOBS") ;;
+# ctest in a build folder; a skipped test (exit 77: a tool it needs is missing)
+# fails the stage, since a test that did not run has not passed.
+run_ctest() { # dir, ctest args...
+  local dir=$1; shift
+  local log="$dir/ctest-stage.log"
+  (cd "$dir" && ctest --output-on-failure "$@") 2>&1 | tee "$log"
+  local rc=${PIPESTATUS[0]}
+  [ "$rc" -eq 0 ] || return "$rc"
+  if grep -q '\*\*\*Skipped\|Not Run' "$log"; then
+    echo "tests were skipped (see above): a test that cannot run fails the stage"
+    return 1
+  fi
+}
+
+run_stage() {
+  case $1 in
+    release) configure_build build-release -DCMAKE_BUILD_TYPE=Release &&
+             run_ctest build-release -j"$JOBS" ;;
+    asan)    configure_build build-asan -DCMAKE_BUILD_TYPE=Debug -DFSA_SANITIZE=address &&
+             run_ctest build-asan -j"$JOBS" ;;
+    tsan)    configure_build build-tsan -DCMAKE_BUILD_TYPE=RelWithDebInfo -DFSA_SANITIZE=thread &&
+             run_ctest build-tsan -j"$JOBS" ;;
     fuzz)    configure_build build-fuzz -DCMAKE_C_COMPILER=clang -DCMAKE_BUILD_TYPE=RelWithDebInfo \
-               -DFSA_SANITIZE=address -DFSA_FUZZ=ON -DFSA_FUZZ_SECONDS="$FUZZ_SECONDS"
-             (cd build-fuzz && ctest --output-on-failure -R '^fuzz\.') ;;
-    *) echo "unknown stage $stage"; exit 2 ;;
+               -DFSA_SANITIZE=address -DFSA_FUZZ=ON -DFSA_FUZZ_SECONDS="$FUZZ_SECONDS" &&
+             run_ctest build-fuzz -R '^fuzz\.' ;;
+    *) echo "unknown stage $1"; return 2 ;;
   esac
+}
+
+# Each stage's wall time; on a failure, which stages did not run.
+summary=()
+remaining=($STAGES)
+for stage in $STAGES; do
+  remaining=("${remaining[@]:1}")
+  echo "=== stage: $stage"
+  t0=$SECONDS
+  # (a function called as an `if` condition runs without set -e: run_stage chains with &&)
+  if run_stage "$stage"; then
+    summary+=("$stage passed in $((SECONDS - t0)) s")
+  else
+    summary+=("$stage FAILED after $((SECONDS - t0)) s")
+    [ ${#remaining[@]} -gt 0 ] && summary+=("not run: ${remaining[*]}")
+    printf '=== %s\n' "${summary[@]}"
+    exit 1
+  fi
+  echo "=== $stage passed in $((SECONDS - t0)) s"
 done
+printf '=== %s\n' "${summary[@]}"
 echo "all stages passed: $STAGES"
