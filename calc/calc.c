@@ -40,7 +40,14 @@
  *                   direction and source SSRC. "The first report counts from
  *                   0": with no previous report, base = 0, so the first delta
  *                   is the report's own cumulative value (a cumulative -1 gives
- *                   0). Only the last source SSRC is kept per direction: a
+ *                   0). That holds for a leg whose CHANNEL_CREATE this worker
+ *                   saw. A leg learnt mid-call (first event not CHANNEL_CREATE:
+ *                   agent started, restarted, reconnected or took over) with no
+ *                   stored base has a cumulative count that began before us: its
+ *                   first report per direction only sets the base and carries no
+ *                   packets_lost (NaN; counted in rtcp_base_only), so a leg's
+ *                   deltas never add up to more than its final cumulative Lost.
+ *                   Only the last source SSRC is kept per direction: a
  *                   report from another SSRC is that stream's first report
  *                   (base 0) and becomes the new base. The base always moves
  *                   to the last report, even after a decrease (the contract's
@@ -114,6 +121,8 @@ enum counter {
     C_EVENTS_LATE,
     C_MESSAGES_INVALID,
     C_RTCP_PROCESSED,
+    C_LEGS_LEARNT,
+    C_RTCP_BASE_ONLY,
     C_QOS_GENERATED,
     C_LABELS_FULL,
     C_STORE_LOADS,
@@ -168,6 +177,8 @@ void fsa_calc_stats_read(const struct fsa_calc *c, struct fsa_calc_stats *o)
     o->events_late = R(C_EVENTS_LATE);
     o->messages_invalid = R(C_MESSAGES_INVALID);
     o->rtcp_processed = R(C_RTCP_PROCESSED);
+    o->legs_learnt = R(C_LEGS_LEARNT);
+    o->rtcp_base_only = R(C_RTCP_BASE_ONLY);
     o->qos_generated = R(C_QOS_GENERATED);
     o->labels_full = R(C_LABELS_FULL);
     o->store_loads = R(C_STORE_LOADS);
@@ -351,7 +362,7 @@ static void leg_to_state(const struct fsa_calc *c, const struct fsa_leg *l, stru
     s->instance = l->instance;
     s->direction = l->direction;
     s->domain_rank = l->domain_rank;
-    s->rtcp_ok = l->flags & (FSA_LEG_RTCP_RECV_OK | FSA_LEG_RTCP_SEND_OK);
+    s->flags = l->flags & (FSA_LEG_RTCP_RECV_OK | FSA_LEG_RTCP_SEND_OK | FSA_LEG_LEARNT);
     s->last_fraction = l->last_fraction;
     s->local_ip_family = l->local_ip_family;
     s->remote_ip_family = l->remote_ip_family;
@@ -411,7 +422,9 @@ static void state_to_leg(struct fsa_calc *c, const struct fsa_leg_state *s, stru
         l->last_rtt_ms = (float)s->last_rtt_ms;
     l->last_fraction = s->last_fraction;
     memcpy(l->rtcp, s->rtcp, sizeof(l->rtcp));
-    l->flags |= s->rtcp_ok & (FSA_LEG_RTCP_RECV_OK | FSA_LEG_RTCP_SEND_OK);
+    l->flags |= s->flags & (FSA_LEG_RTCP_RECV_OK | FSA_LEG_RTCP_SEND_OK);
+    /* Whether the leg's loss counts from 0 is the stored agent's knowledge: it may have seen the birth. */
+    l->flags = (uint8_t)((l->flags & ~FSA_LEG_LEARNT) | (s->flags & FSA_LEG_LEARNT));
 }
 
 static void store_load(struct fsa_calc *c, struct fsa_leg *l)
@@ -625,8 +638,11 @@ static void process_rtcp(struct fsa_calc *c, struct fsa_leg *l, const struct fsa
 
         struct fsa_leg_rtcp *st = &l->rtcp[dir];
         int32_t lost = as_int32(b->lost_raw);
+        bool base_only = !(l->flags & okbit) && (l->flags & FSA_LEG_LEARNT);
         int64_t base = (l->flags & okbit) && st->source_ssrc == b->source_ssrc ? st->last_lost : 0;
         int64_t delta = (int64_t)lost - base;
+        if (base_only)
+            bump(c, C_RTCP_BASE_ONLY);
         st->source_ssrc = b->source_ssrc;
         st->last_lost = lost;
         l->flags |= okbit;
@@ -656,7 +672,7 @@ static void process_rtcp(struct fsa_calc *c, struct fsa_leg *l, const struct fsa
             continue; /* the leg's state moved on regardless: the next delta stays right */
         fill_labels(c, l, &r->labels, recv ? FSA_DIR_INBOUND : FSA_DIR_OUTBOUND, false);
         r->u.rtcp.jitter_ms = jitter_ms;
-        r->u.rtcp.packets_lost = delta > 0 ? (double)delta : 0.0;
+        r->u.rtcp.packets_lost = base_only ? NAN : delta > 0 ? (double)delta : 0.0;
         r->u.rtcp.fraction_lost = (double)fraction / 256.0;
         r->u.rtcp.rtt_ms = rtt_ms;
         r->u.rtcp.mos = e.mos;
@@ -808,8 +824,11 @@ static void process_keyed(struct fsa_calc *c, const struct fsa_event_msg *m, con
          * CHANNEL_CREATE is the leg's birth: nothing stored can belong to it,
          * and a load is a round trip that also flushes the store's pipeline.
          */
-        if (m->kind != FSA_EV_CHANNEL_CREATE)
+        if (m->kind != FSA_EV_CHANNEL_CREATE) {
+            l->flags |= FSA_LEG_LEARNT;
+            bump(c, C_LEGS_LEARNT);
             store_load(c, l);
+        }
         bump(c, C_LEGS_CREATED);
         set_ctr(c, C_LEGS_ACTIVE, fsa_leg_table_count(&c->legs));
     }

@@ -59,6 +59,8 @@ struct fsa_calc_stats {
     uint64_t events_late;                         /* events for a leg that had just ended (dropped) */
     uint64_t messages_invalid;                    /* messages refused: bad kind, instance or Unique-ID */
     uint64_t rtcp_processed;                      /* RECV_/SEND_RTCP_MESSAGE handled */
+    uint64_t legs_learnt;                         /* legs first seen mid-call (not by CHANNEL_CREATE) */
+    uint64_t rtcp_base_only;                      /* report blocks that only set a learnt leg's Lost base */
     uint64_t qos_generated;                       /* end-of-call QoS computed */
     uint64_t labels_full;                         /* labels left empty: label table full */
     uint64_t records[FSA_REC_KIND_COUNT];         /* published (or handed to the sink) per kind */

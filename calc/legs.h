@@ -55,6 +55,7 @@ enum fsa_leg_rtcp_dir {
 #define FSA_LEG_COUNTED 0x01u      /* a LEG_UP was published: a LEG_DOWN is owed */
 #define FSA_LEG_RTCP_RECV_OK 0x02u /* rtcp[RECV] holds a delta base */
 #define FSA_LEG_RTCP_SEND_OK 0x04u /* rtcp[SEND] holds a delta base */
+#define FSA_LEG_LEARNT 0x08u       /* first seen mid-call (no CHANNEL_CREATE): its cumulative Lost has no known start */
 
 /* Delta base of one RTCP direction: only the last source SSRC is kept. */
 struct fsa_leg_rtcp {

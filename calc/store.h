@@ -43,7 +43,7 @@ struct fsa_leg_state {
     uint16_t instance;
     uint8_t direction;
     uint8_t domain_rank;
-    uint8_t rtcp_ok; /* FSA_LEG_RTCP_RECV_OK | FSA_LEG_RTCP_SEND_OK */
+    uint8_t flags; /* FSA_LEG_RTCP_RECV_OK | FSA_LEG_RTCP_SEND_OK | FSA_LEG_LEARNT */
     uint8_t last_fraction;
     uint8_t local_ip_family, remote_ip_family;
     char uuid[FSA_UUID_MAX];

@@ -135,6 +135,7 @@ enum field {
     F_RTCP_OUT_VALID,
     F_RTCP_OUT_SSRC,
     F_RTCP_OUT_LOST,
+    F_LEARNT,
     F_COUNT
 };
 
@@ -146,7 +147,7 @@ static const struct fsa_str field_names[F_COUNT] = {
     LIT("domain_source"), LIT("codec"),          LIT("codec_rate"),    LIT("local_ip"),      LIT("remote_ip"),
     LIT("a_leg_hash"),    LIT("created_us"),     LIT("jitter_count"),  LIT("jitter_sum_ms"), LIT("jitter_min_ms"),
     LIT("jitter_max_ms"), LIT("last_rtt_ms"),    LIT("last_fraction"), LIT("rtcp_in_valid"), LIT("rtcp_in_ssrc"),
-    LIT("rtcp_in_lost"),  LIT("rtcp_out_valid"), LIT("rtcp_out_ssrc"), LIT("rtcp_out_lost"),
+    LIT("rtcp_in_lost"),  LIT("rtcp_out_valid"), LIT("rtcp_out_ssrc"), LIT("rtcp_out_lost"), LIT("learnt"),
 };
 static const struct fsa_str direction_names[] = {LIT("unknown"), LIT("inbound"), LIT("outbound")};
 static const struct fsa_str domain_source_names[] = {LIT("none"), LIT("variable_domain_name"), LIT("sip_from_host"),
@@ -588,12 +589,13 @@ static bool parse_field(struct fsa_leg_state *o, int f, struct fsa_str v)
     case F_JITTER_MAX_MS: return p_double(v, &o->jitter_max_ms);
     case F_LAST_RTT_MS: return p_double(v, &o->last_rtt_ms);
     case F_LAST_FRACTION: return p_u8(v, &o->last_fraction);
-    case F_RTCP_IN_VALID: return p_flag(v, &o->rtcp_ok, FSA_LEG_RTCP_RECV_OK);
+    case F_RTCP_IN_VALID: return p_flag(v, &o->flags, FSA_LEG_RTCP_RECV_OK);
     case F_RTCP_IN_SSRC: return p_ssrc(v, &o->rtcp[FSA_LEG_RTCP_RECV].source_ssrc);
     case F_RTCP_IN_LOST: return p_lost(v, &o->rtcp[FSA_LEG_RTCP_RECV].last_lost);
-    case F_RTCP_OUT_VALID: return p_flag(v, &o->rtcp_ok, FSA_LEG_RTCP_SEND_OK);
+    case F_RTCP_OUT_VALID: return p_flag(v, &o->flags, FSA_LEG_RTCP_SEND_OK);
     case F_RTCP_OUT_SSRC: return p_ssrc(v, &o->rtcp[FSA_LEG_RTCP_SEND].source_ssrc);
     case F_RTCP_OUT_LOST: return p_lost(v, &o->rtcp[FSA_LEG_RTCP_SEND].last_lost);
+    case F_LEARNT: return p_flag(v, &o->flags, FSA_LEG_LEARNT);
     case F_COUNT: break;
     }
     return true;
@@ -959,12 +961,13 @@ static void build_save(struct fsa_store_redis *s, struct wbuf *w, const void *ar
     w_field(w, s, F_JITTER_MAX_MS), w_double(w, st->jitter_max_ms);
     w_field(w, s, F_LAST_RTT_MS), w_double(w, st->last_rtt_ms);
     w_field(w, s, F_LAST_FRACTION), w_u64(w, st->last_fraction);
-    w_field(w, s, F_RTCP_IN_VALID), w_u64(w, (st->rtcp_ok & FSA_LEG_RTCP_RECV_OK) != 0);
+    w_field(w, s, F_RTCP_IN_VALID), w_u64(w, (st->flags & FSA_LEG_RTCP_RECV_OK) != 0);
     w_field(w, s, F_RTCP_IN_SSRC), w_hex(w, st->rtcp[FSA_LEG_RTCP_RECV].source_ssrc, 8);
     w_field(w, s, F_RTCP_IN_LOST), w_i64(w, st->rtcp[FSA_LEG_RTCP_RECV].last_lost);
-    w_field(w, s, F_RTCP_OUT_VALID), w_u64(w, (st->rtcp_ok & FSA_LEG_RTCP_SEND_OK) != 0);
+    w_field(w, s, F_RTCP_OUT_VALID), w_u64(w, (st->flags & FSA_LEG_RTCP_SEND_OK) != 0);
     w_field(w, s, F_RTCP_OUT_SSRC), w_hex(w, st->rtcp[FSA_LEG_RTCP_SEND].source_ssrc, 8);
     w_field(w, s, F_RTCP_OUT_LOST), w_i64(w, st->rtcp[FSA_LEG_RTCP_SEND].last_lost);
+    w_field(w, s, F_LEARNT), w_u64(w, (st->flags & FSA_LEG_LEARNT) != 0);
 
     w_header(w, '*', 3);
     w_bulk(w, "EXPIRE", 6);

@@ -14,7 +14,8 @@
  *   fsagent_events_processed_total{event}                by the calculator workers
  *   fsagent_ring_occupancy                               gauge: events waiting in the lanes
  *   fsagent_rtcp_messages_processed_total, fsagent_qos_messages_generated_total
- *   fsagent_legs_active (gauge), fsagent_legs_created_total, _ended_total, _expired_total
+ *   fsagent_legs_active (gauge), fsagent_legs_created_total, _ended_total, _expired_total, _learnt_total
+ *   fsagent_rtcp_loss_base_only_total                     a learnt leg's first report per direction
  *   fsagent_calc_events_dropped_total{cause}             leg_table_full, late_event, invalid_message
  *   fsagent_records_published_total{kind}, fsagent_records_dropped_total{kind}
  *   fsagent_storage_operations_total{operation}          load, save, delete
@@ -332,6 +333,13 @@ static void metrics_calc(const struct fsa_admin_model *m, struct fsa_admin_out *
     single(o, "fsagent_legs_ended_total", "counter", "Call legs retired at CHANNEL_HANGUP_COMPLETE.", c->legs_ended);
     single(o, "fsagent_legs_expired_total", "counter", "Call legs retired after the TTL without events.",
            c->legs_expired);
+    single(o, "fsagent_legs_learnt_total", "counter",
+           "Call legs first seen mid-call (no CHANNEL_CREATE: the agent started, restarted or reconnected while "
+           "they were up).",
+           c->legs_learnt);
+    single(o, "fsagent_rtcp_loss_base_only_total", "counter",
+           "RTCP report blocks of legs learnt mid-call that only set the packets_lost base (no packets_lost point).",
+           c->rtcp_base_only);
     static const char *const calc_causes[] = {"leg_table_full", "late_event", "invalid_message"};
     uint64_t calc_drops[] = {c->legs_refused, c->events_late, c->messages_invalid};
     per_label(o, "fsagent_calc_events_dropped_total", "counter",

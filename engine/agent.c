@@ -447,7 +447,7 @@ size_t fsa_agent_calc_stats_json(const struct fsa_agent *a, char *out, size_t ca
     int n = snprintf(out, cap,
                      "{\"legs_active\":%llu,\"legs_created\":%llu,\"legs_ended\":%llu,\"legs_expired\":%llu,"
                      "\"legs_refused\":%llu,\"events_late\":%llu,\"messages_invalid\":%llu,\"rtcp_processed\":%llu,"
-                     "\"qos_generated\":%llu,\"labels_full\":%llu,\"records\":{\"rtcp\":%llu,\"qos\":%llu,"
+                     "\"legs_learnt\":%llu,\"rtcp_base_only\":%llu,\"qos_generated\":%llu,\"labels_full\":%llu,\"records\":{\"rtcp\":%llu,\"qos\":%llu,"
                      "\"leg_up\":%llu,\"leg_down\":%llu},\"records_dropped\":{\"rtcp\":%llu,\"qos\":%llu,"
                      "\"leg_up\":%llu,\"leg_down\":%llu},\"store\":{\"loads\":%llu,\"hits\":%llu,\"saves\":%llu,"
                      "\"deletes\":%llu,\"errors\":%llu}}",
@@ -455,6 +455,7 @@ size_t fsa_agent_calc_stats_json(const struct fsa_agent *a, char *out, size_t ca
                      (unsigned long long)s.legs_ended, (unsigned long long)s.legs_expired,
                      (unsigned long long)s.legs_refused, (unsigned long long)s.events_late,
                      (unsigned long long)s.messages_invalid, (unsigned long long)s.rtcp_processed,
+                     (unsigned long long)s.legs_learnt, (unsigned long long)s.rtcp_base_only,
                      (unsigned long long)s.qos_generated, (unsigned long long)s.labels_full,
                      (unsigned long long)s.records[FSA_REC_RTCP], (unsigned long long)s.records[FSA_REC_QOS],
                      (unsigned long long)s.records[FSA_REC_LEG_UP], (unsigned long long)s.records[FSA_REC_LEG_DOWN],

@@ -16,8 +16,8 @@
  * operations fail now and then.
  * Oracles, checked on every record and at the end:
  *   - every record: kind in range; every string NUL-terminated inside its
- *     array and zero after; RTCP: jitter finite >= 0, packets_lost finite
- *     >= 0, fraction in [0, 1], rtt NaN or finite > 0, mos finite in [0.9, 4.5];
+ *     array and zero after; RTCP: jitter finite >= 0, packets_lost NaN
+ *     (a learnt leg's first report) or finite >= 0, fraction in [0, 1], rtt NaN or finite > 0, mos finite in [0.9, 4.5];
  *     QoS: r_factor and mos_emodel finite;
  *   - legs active never above max_legs;
  *   - after a final sweep far in the future: no leg left, no label string
@@ -69,7 +69,7 @@ static void check_record(const struct fsa_metric_record *r)
     if (r->kind == FSA_REC_RTCP) {
         const struct fsa_rtcp_record *x = &r->u.rtcp;
         require(isfinite(x->jitter_ms) && x->jitter_ms >= 0);
-        require(isfinite(x->packets_lost) && x->packets_lost >= 0);
+        require(isnan(x->packets_lost) || (isfinite(x->packets_lost) && x->packets_lost >= 0));
         require(x->fraction_lost >= 0 && x->fraction_lost <= 1);
         require(isnan(x->rtt_ms) || (isfinite(x->rtt_ms) && x->rtt_ms > 0));
         require(isfinite(x->mos) && x->mos >= 0.9 && x->mos <= 4.5);

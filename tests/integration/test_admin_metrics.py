@@ -56,6 +56,8 @@ def check_counts(c, s):
     eq("fsagent_legs_created_total", 52)
     eq("fsagent_legs_ended_total", 52)
     eq("fsagent_legs_expired_total", 0)
+    eq("fsagent_legs_learnt_total", 0)  # every leg of the capture starts with CHANNEL_CREATE
+    eq("fsagent_rtcp_loss_base_only_total", 0)
     eq("fsagent_legs_active", 0)
     eq("fsagent_records_published_total", 50, kind="qos")
     eq("fsagent_records_published_total", 52, kind="leg_up")

@@ -94,6 +94,13 @@ static double lost_of(struct fsa_calc *c, enum fsa_event_kind kind, const char *
     return r ? r->packets_lost : -1;
 }
 
+/* A leg whose birth the calculator sees (its first report counts from 0). */
+static void born(struct fsa_calc *c, const char *uuid)
+{
+    struct fsa_event_msg m = chan(FSA_EV_CHANNEL_CREATE, uuid, "PCMU", 8000, FSA_DIR_INBOUND);
+    fsa_calc_process(c, &m, 1);
+}
+
 /* ---- packets_lost ------------------------------------------------------------------------------------------ */
 
 /*
@@ -117,6 +124,7 @@ static void calc_rtcp_lost_deltas(void)
     CHECK_NEAR(lost_of(c, FSA_EV_SEND_RTCP, "leg-a", 0x1111, 7), 7, EPS);
     CHECK_NEAR(lost_of(c, FSA_EV_RECV_RTCP, "leg-a", 0x1111, 11), 1, EPS);
     /* Another leg, same SSRC: its own base too. */
+    born(c, "leg-b");
     CHECK_NEAR(lost_of(c, FSA_EV_RECV_RTCP, "leg-b", 0x1111, 2), 2, EPS);
     fsa_calc_destroy(c);
 }
@@ -132,6 +140,7 @@ static void calc_rtcp_lost_deltas(void)
 static void calc_rtcp_lost_int32(void)
 {
     struct fsa_calc *c = new_calc();
+    born(c, "leg-a");
     CHECK_NEAR(lost_of(c, FSA_EV_RECV_RTCP, "leg-a", 0x22, 4294967295u), 0, EPS);
     CHECK_NEAR(lost_of(c, FSA_EV_RECV_RTCP, "leg-a", 0x22, 2), 3, EPS);
     CHECK_NEAR(lost_of(c, FSA_EV_RECV_RTCP, "leg-a", 0x22, 4294967294u), 0, EPS);
@@ -151,6 +160,7 @@ static void calc_rtcp_lost_int32(void)
 static void calc_rtcp_ssrc_change(void)
 {
     struct fsa_calc *c = new_calc();
+    born(c, "leg-a");
     CHECK_NEAR(lost_of(c, FSA_EV_RECV_RTCP, "leg-a", 0xa, 10), 10, EPS);
     CHECK_NEAR(lost_of(c, FSA_EV_RECV_RTCP, "leg-a", 0xa, 12), 2, EPS);
     CHECK_NEAR(lost_of(c, FSA_EV_RECV_RTCP, "leg-a", 0xb, 4), 4, EPS);
@@ -158,6 +168,46 @@ static void calc_rtcp_ssrc_change(void)
     CHECK_NEAR(lost_of(c, FSA_EV_RECV_RTCP, "leg-a", 0xa, 13), 13, EPS);
     const struct fsa_leg *l = fsa_calc_leg(c, 0, "leg-a", 5);
     CHECK(l && l->rtcp[FSA_LEG_RTCP_RECV].source_ssrc == 0xa && l->rtcp[FSA_LEG_RTCP_RECV].last_lost == 13);
+    fsa_calc_destroy(c);
+}
+
+/*
+ * A leg learnt mid-call (its first event is not CHANNEL_CREATE: the agent
+ * started, restarted or reconnected while it was up) has a cumulative Lost
+ * that began before the agent saw it. Restart case of the issue: cumulative
+ * 49 at the first report after the restart, then 52, 60:
+ *   49 -> no packets_lost (base only; jitter etc. still exported), 52 -> 3,
+ *   60 -> 8: the sum 11 never exceeds the final cumulative 60 (exporting 49
+ *   as "lost since the last report" is what made 135 > 102).
+ * Each direction has its own first report: SEND 7 -> none, 9 -> 2.
+ * After the base, a new SSRC is that stream's first report as usual: 4 -> 4.
+ * A leg first seen by CHANNEL_ANSWER is learnt too; a born leg counts from 0.
+ */
+static void calc_rtcp_learnt_leg(void)
+{
+    struct fsa_calc *c = new_calc();
+    const struct fsa_rtcp_record *r = one(c, FSA_EV_RECV_RTCP, "mid", 8000, (struct blk){0x1111, 12, 49, 160, NAN});
+    CHECK(r && isnan(r->packets_lost));
+    CHECK(r && fabs(r->jitter_ms - 20.0) < EPS && fabs(r->fraction_lost - 12.0 / 256.0) < EPS);
+    CHECK_NEAR(lost_of(c, FSA_EV_RECV_RTCP, "mid", 0x1111, 52), 3, EPS);
+    CHECK_NEAR(lost_of(c, FSA_EV_RECV_RTCP, "mid", 0x1111, 60), 8, EPS);
+    CHECK(isnan(lost_of(c, FSA_EV_SEND_RTCP, "mid", 0x2222, 7)));
+    CHECK_NEAR(lost_of(c, FSA_EV_SEND_RTCP, "mid", 0x2222, 9), 2, EPS);
+    CHECK_NEAR(lost_of(c, FSA_EV_SEND_RTCP, "mid", 0x3333, 4), 4, EPS);
+
+    struct fsa_event_msg m = chan(FSA_EV_CHANNEL_ANSWER, "answered", "PCMU", 8000, FSA_DIR_OUTBOUND);
+    fsa_calc_process(c, &m, 1);
+    CHECK(isnan(lost_of(c, FSA_EV_RECV_RTCP, "answered", 0x1, 5)));
+    CHECK_NEAR(lost_of(c, FSA_EV_RECV_RTCP, "answered", 0x1, 6), 1, EPS);
+
+    born(c, "born");
+    CHECK_NEAR(lost_of(c, FSA_EV_RECV_RTCP, "born", 0x1, 5), 5, EPS);
+
+    struct fsa_calc_stats st;
+    fsa_calc_stats_read(c, &st);
+    CHECK_EQ_U64(st.legs_learnt, 2);    /* mid, answered */
+    CHECK_EQ_U64(st.rtcp_base_only, 3); /* mid RECV, mid SEND, answered RECV */
+    CHECK_EQ_U64(st.legs_created, 3);
     fsa_calc_destroy(c);
 }
 
@@ -428,6 +478,7 @@ int main(void)
     calc_rtcp_lost_deltas();
     calc_rtcp_lost_int32();
     calc_rtcp_ssrc_change();
+    calc_rtcp_learnt_leg();
     calc_rtcp_jitter_clock();
     calc_rtcp_fraction_rtt_mos();
     calc_rtcp_blocks();

@@ -95,7 +95,7 @@ static void state_full(struct fsa_leg_state *st)
     st->instance = 1; /* "fs-b" */
     st->direction = FSA_DIR_OUTBOUND;
     st->domain_rank = FSA_DOMAIN_FROM_SIP_FROM;
-    st->rtcp_ok = FSA_LEG_RTCP_RECV_OK; /* SEND's base values below still travel */
+    st->flags = FSA_LEG_RTCP_RECV_OK; /* SEND's base values below still travel */
     st->last_fraction = 200;
     st->local_ip_family = 4;
     inet_pton(AF_INET, "10.1.2.3", st->local_ip);
@@ -124,7 +124,7 @@ static void state_edges(struct fsa_leg_state *st)
     st->instance = 5;
     st->direction = 7;
     st->domain_rank = 4; /* calc's rank for a domain of unknown origin */
-    st->rtcp_ok = FSA_LEG_RTCP_RECV_OK | FSA_LEG_RTCP_SEND_OK;
+    st->flags = FSA_LEG_RTCP_RECV_OK | FSA_LEG_RTCP_SEND_OK;
     st->last_fraction = 255;
     memset(st->uuid, 'u', sizeof(st->uuid) - 1);
     memset(st->call_id, 'c', sizeof(st->call_id) - 1);
@@ -150,7 +150,7 @@ static void check_same_state(const struct fsa_leg_state *a, const struct fsa_leg
     CHECK_EQ_U64(a->instance, b->instance);
     CHECK_EQ_U64(a->direction, b->direction);
     CHECK_EQ_U64(a->domain_rank, b->domain_rank);
-    CHECK_EQ_U64(a->rtcp_ok, b->rtcp_ok);
+    CHECK_EQ_U64(a->flags, b->flags);
     CHECK_EQ_U64(a->last_fraction, b->last_fraction);
     CHECK_EQ_U64(a->local_ip_family, b->local_ip_family);
     CHECK_EQ_U64(a->remote_ip_family, b->remote_ip_family);
@@ -210,7 +210,7 @@ static void store_round_trip(void)
 
     /* What an operator sees (store_redis.c's layout). */
     const char *key = "fsagent:leg:fs-b:b0c6292b-0197-4183-9245-3f7f203ddc84";
-    CHECK_EQ_I64(test_redis_int(&r, 0, "HLEN %s", key), 24);
+    CHECK_EQ_I64(test_redis_int(&r, 0, "HLEN %s", key), 25);
     CHECK_STR(test_redis_hget(&r, 0, key, "instance"), "fs-b");
     CHECK_STR(test_redis_hget(&r, 0, key, "uuid"), "b0c6292b-0197-4183-9245-3f7f203ddc84");
     CHECK_STR(test_redis_hget(&r, 0, key, "call_id"), "a84b4c76e66710@pc33.atlanta.example.com");
