@@ -20,6 +20,11 @@ if [ "${1:-}" = "--test" ]; then
   # packaging tests: systemd-analyze verify/security + systemd-sysusers, groff -mdoc
   # and man -l for fsagent(8), readelf, PyYAML for the deploy/ manifests
   PACKAGES+=(systemd groff-base man-db binutils python3-yaml)
+  # the Debian package test: dpkg-shlibdeps (the .deb's Depends)
+  PACKAGES+=(dpkg-dev)
+fi
+if [ "${1:-}" = "--package" ]; then
+  PACKAGES+=(dpkg-dev)  # scripts/package-deb.sh: dpkg-shlibdeps computes the .deb's Depends
 fi
 
 missing=()
