@@ -279,6 +279,7 @@ struct fssim_inst {
 
     /* counters for the summary */
     uint64_t st_conns, st_auth_ok, st_auth_failed, st_bytes, st_dropped, st_killed, st_refused;
+    uint64_t st_resync_lists, st_resync_dumps; /* `show channels as json` and `uuid_dump` answered (api or bgapi) */
     uint64_t st_sent[FSSIM_KIND_MAX];
 };
 

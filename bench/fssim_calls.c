@@ -48,6 +48,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 /* ---------------------------------------------------------------- codecs */
 
@@ -693,6 +694,92 @@ static void status_text(struct fssim_inst *in, struct fssim_buf *o)
     fssim_buf_puts(o, "Current Stack Size/Max 240K/8192K\n");
 }
 
+/*
+ * `show channels as json`, as FreeSWITCH 1.11 writes it (tests/fixtures/
+ * freeswitch-1.11.1-api/show-channels-json.raw): one row per live leg with
+ * the same keys in the same order, no spaces, no newline; the empty list is
+ * {"row_count": 0} (with a space, and no "rows"). A leg is listed from its
+ * CHANNEL_CREATE to its hangup.
+ */
+static void show_channels_json(struct fssim_inst *in, struct fssim_buf *o)
+{
+    unsigned rows = 0;
+    for (const struct fssim_call *c = in->calls; c; c = c->next)
+        rows += 2;
+    if (!rows) {
+        fssim_buf_puts(o, "{\"row_count\": 0}\n");
+        return;
+    }
+    fssim_buf_printf(o, "{\"row_count\":%u,\"rows\":[", rows);
+    bool first = true;
+    for (const struct fssim_call *c = in->calls; c; c = c->next) {
+        const struct codec *k = &codecs[c->codec];
+        time_t t = (time_t)(c->created_us / 1000000);
+        struct tm tm;
+        char created[32];
+        localtime_r(&t, &tm);
+        strftime(created, sizeof(created), "%Y-%m-%d %H:%M:%S", &tm);
+        for (int leg = 0; leg < 2; leg++) {
+            const char *dir = leg == 0 ? "inbound" : "outbound";
+            fssim_buf_printf(o,
+                             "%s{\"uuid\":\"%s\",\"direction\":\"%s\",\"created\":\"%s\",\"created_epoch\":\"%llu\","
+                             "\"name\":\"sofia/%s/%s@%s\",\"state\":\"CS_EXECUTE\",\"cid_name\":\"%s\",\"cid_num\":\"%s\","
+                             "\"ip_addr\":\"%s\",\"dest\":\"%s\",\"application\":\"bridge\",\"application_data\":\"\","
+                             "\"dialplan\":\"XML\",\"context\":\"default\",\"read_codec\":\"%s\",\"read_rate\":\"%u\","
+                             "\"read_bit_rate\":\"%u\",\"write_codec\":\"%s\",\"write_rate\":\"%u\",\"write_bit_rate\":\"%u\","
+                             "\"secure\":\"\",\"hostname\":\"%s\",\"presence_id\":\"\",\"presence_data\":\"\","
+                             "\"accountcode\":\"\",\"callstate\":\"%s\",\"callee_name\":\"\",\"callee_num\":\"%s\","
+                             "\"callee_direction\":\"%s\",\"call_uuid\":\"%s\",\"sent_callee_name\":\"\","
+                             "\"sent_callee_num\":\"\",\"initial_cid_name\":\"\",\"initial_cid_num\":\"%s\","
+                             "\"initial_ip_addr\":\"\",\"initial_dest\":\"%s\",\"initial_dialplan\":\"\","
+                             "\"initial_context\":\"default\"}",
+                             first ? "" : ",", c->uuid[leg], dir, created, (unsigned long long)t,
+                             leg == 0 ? "internal" : "external", leg == 0 ? c->num : c->dest, c->rip[leg], c->num,
+                             c->num, c->rip[leg], c->dest, k->name, k->rate, k->bitrate, k->name, k->rate, k->bitrate,
+                             in->name, c->answered_us ? "ACTIVE" : "RINGING", c->dest, leg == 0 ? "SEND" : "RECV",
+                             c->uuid[0], c->num, c->dest);
+            first = false;
+        }
+    }
+    fssim_buf_puts(o, "]}\n");
+}
+
+/*
+ * `uuid_dump <uuid>`: the leg's channel headers as a CHANNEL_DATA event body
+ * (event-plain, URL-encoded values, ending with a blank line), which is what
+ * FreeSWITCH sends: the leg's own CHANNEL_ANSWER template (every channel
+ * header and variable the calculators read, this call's values) under the
+ * name CHANNEL_DATA. An unknown uuid gives "-ERR No such channel!\n".
+ */
+static void uuid_dump(struct fssim_inst *in, const char *uuid, struct fssim_buf *o)
+{
+    for (const struct fssim_call *c = in->calls; c; c = c->next) {
+        for (int leg = 0; leg < 2; leg++) {
+            if (!uuid || strcmp(uuid, c->uuid[leg]) != 0)
+                continue;
+            struct fssim_buf frame = {0};
+            struct tokctx x = {.in = in, .c = c, .leg = leg, .seq = in->seq + 1, .ev_us = fssim_real_us()};
+            fssim_render_frame(&frame, FSSIM_FMT_PLAIN, leg == 0 ? FSSIM_TPL_A_ANSWER : FSSIM_TPL_B_ANSWER,
+                               call_cond(c), tok_value, &x, NULL, 0);
+            const char *body = memmem(frame.p, frame.n, "\n\n", 2);
+            static const char name[] = "Event-Name: CHANNEL_ANSWER\n";
+            const char *ev = body ? memmem(body, frame.n - (size_t)(body - frame.p), name, sizeof(name) - 1) : NULL;
+            if (!ev) {
+                fssim_buf_puts(o, "-ERR No such channel!\n");
+            } else {
+                body += 2;
+                fssim_buf_put(o, body, (size_t)(ev - body));
+                fssim_buf_puts(o, "Event-Name: CHANNEL_DATA\n");
+                const char *rest = ev + sizeof(name) - 1;
+                fssim_buf_put(o, rest, frame.n - (size_t)(rest - frame.p));
+            }
+            fssim_buf_free(&frame);
+            return;
+        }
+    }
+    fssim_buf_puts(o, "-ERR No such channel!\n");
+}
+
 /* The few APIs fssim knows; false = "-ERR <cmd> Command not found!". */
 bool fssim_api(struct fssim_inst *in, const char *cmd, const char *arg, struct fssim_buf *out)
 {
@@ -710,6 +797,16 @@ bool fssim_api(struct fssim_inst *in, const char *cmd, const char *arg, struct f
     }
     if (strcmp(cmd, "echo") == 0) {
         fssim_buf_puts(out, arg ? arg : "");
+        return true;
+    }
+    if (strcmp(cmd, "show") == 0 && arg && strcmp(arg, "channels as json") == 0) {
+        in->st_resync_lists++;
+        show_channels_json(in, out);
+        return true;
+    }
+    if (strcmp(cmd, "uuid_dump") == 0) {
+        in->st_resync_dumps++;
+        uuid_dump(in, arg, out);
         return true;
     }
     return false;

@@ -1218,8 +1218,10 @@ static void summary(FILE *f)
         }
         fprintf(f,
                 "},\"bytes_sent\":%" PRIu64 ",\"events_dropped\":%" PRIu64 ",\"connections_killed\":%" PRIu64
-                ",\"connections_refused\":%" PRIu64 ",\"calls_started\":%" PRIu64 ",\"calls_completed\":%" PRIu64 "}",
-                in->st_bytes, in->st_dropped, in->st_killed, in->st_refused, in->calls_started, in->calls_ended);
+                ",\"connections_refused\":%" PRIu64 ",\"calls_started\":%" PRIu64 ",\"calls_completed\":%" PRIu64
+                ",\"channel_lists\":%" PRIu64 ",\"uuid_dumps\":%" PRIu64 "}",
+                in->st_bytes, in->st_dropped, in->st_killed, in->st_refused, in->calls_started, in->calls_ended,
+                in->st_resync_lists, in->st_resync_dumps);
     }
     fprintf(f, "]}\n");
     fflush(f);

@@ -112,6 +112,11 @@
 #define ENDED_BITS 12
 #define RTT_CAP_MS 1e6 /* longer "RTTs" are garbage; keeps the float finite */
 
+struct park_slot {
+    uint64_t parked_ns;
+    struct fsa_event_msg msg;
+};
+
 enum counter {
     C_LEGS_ACTIVE,
     C_LEGS_CREATED,
@@ -123,6 +128,13 @@ enum counter {
     C_RTCP_PROCESSED,
     C_LEGS_LEARNT,
     C_RTCP_BASE_ONLY,
+    C_LABELS_REQUESTED,
+    C_LABELS_RECEIVED,
+    C_LABELS_FAILED,
+    C_LABELS_TIMEOUT,
+    C_LABELS_UNREQUESTED,
+    C_EVENTS_PARKED,
+    C_PARK_FULL,
     C_QOS_GENERATED,
     C_LABELS_FULL,
     C_STORE_LOADS,
@@ -149,6 +161,17 @@ struct fsa_calc {
     unsigned published;               /* since the last fsa_calc_take_published() */
     uint64_t *ended;                  /* [ENDED_SLOTS] recently retired keys, 0 = empty */
     struct fsa_metric_record scratch; /* the record being built when there is no lane */
+    /*
+     * The park: events of legs waiting for their labels, in arrival order (a
+     * ring of FSA_CALC_PARK_SLOTS; a released slot has kind NONE until the
+     * head passes it). Bounded, allocated once.
+     */
+    struct park_slot *park;
+    uint32_t park_head, park_tail; /* positions, mod FSA_CALC_PARK_SLOTS */
+    uint64_t label_wait_ns;
+    bool (*request_labels)(void *ctx, uint16_t instance, const char *uuid, size_t n);
+    void *request_ctx;
+    struct fsa_event_msg replay; /* the parked event being handled again */
     /* Written by the worker thread only (load + store, no RMW), read by anyone. */
     _Alignas(FSA_CACHELINE) atomic_uint_fast64_t ctr[C_COUNT];
 };
@@ -179,6 +202,13 @@ void fsa_calc_stats_read(const struct fsa_calc *c, struct fsa_calc_stats *o)
     o->rtcp_processed = R(C_RTCP_PROCESSED);
     o->legs_learnt = R(C_LEGS_LEARNT);
     o->rtcp_base_only = R(C_RTCP_BASE_ONLY);
+    o->labels_requested = R(C_LABELS_REQUESTED);
+    o->labels_received = R(C_LABELS_RECEIVED);
+    o->labels_failed = R(C_LABELS_FAILED);
+    o->labels_timeout = R(C_LABELS_TIMEOUT);
+    o->labels_unrequested = R(C_LABELS_UNREQUESTED);
+    o->events_parked = R(C_EVENTS_PARKED);
+    o->park_full = R(C_PARK_FULL);
     o->qos_generated = R(C_QOS_GENERATED);
     o->labels_full = R(C_LABELS_FULL);
     o->store_loads = R(C_STORE_LOADS);
@@ -217,6 +247,16 @@ struct fsa_calc *fsa_calc_create(const struct fsa_calc_params *p)
     if (label_cap > FSA_LABELS_MAX_CAPACITY)
         label_cap = FSA_LABELS_MAX_CAPACITY;
     c->ended = calloc(ENDED_SLOTS, sizeof(*c->ended));
+    if (p->request_labels) {
+        c->park = calloc(FSA_CALC_PARK_SLOTS, sizeof(*c->park)); /* pages untouched until a resume parks */
+        if (!c->park) {
+            fsa_calc_destroy(c);
+            return NULL;
+        }
+    }
+    c->request_labels = p->request_labels;
+    c->request_ctx = p->request_ctx;
+    c->label_wait_ns = (uint64_t)(p->label_wait_ms ? p->label_wait_ms : FSA_CALC_DEFAULT_LABEL_WAIT_MS) * 1000000ull;
     if (!c->ended || fsa_leg_table_init(&c->legs, max_legs) < 0 ||
         fsa_labels_init(&c->labels, (uint32_t)label_cap) < 0) {
         fsa_calc_destroy(c);
@@ -240,6 +280,7 @@ void fsa_calc_destroy(struct fsa_calc *c)
     fsa_leg_table_destroy(&c->legs);
     fsa_labels_destroy(&c->labels);
     free(c->ended);
+    free(c->park);
     free(c);
 }
 
@@ -799,14 +840,164 @@ static bool message_key(const struct fsa_calc *c, const struct fsa_event_msg *m,
     return true;
 }
 
+/* ---- resume: labels of legs learnt mid-call --------------------------------------------------------------- */
+
+/*
+ * A leg learnt mid-call (LEARNT) that neither its events nor the store
+ * labelled is asked about once (request_labels: the reactor sends a
+ * uuid_dump). Until the answer, its events wait in the park, so its points
+ * leave with the same correlation_id and domain_name as if the agent had seen
+ * the call start, and its LEG_UP is counted under its real domain. The wait
+ * ends with CHANNEL_DATA (the labels), LABELS_FAILED (the channel ended, or
+ * the connection went), the leg's hangup (which carries the labels itself),
+ * or label_wait_ns: then the parked events are handled in order, labelled or
+ * not (counted). A full park lets the event through unlabelled (counted).
+ */
+static bool labelled(const struct fsa_leg *l)
+{
+    return l->call_id[0] != '\0' || l->domain_id != 0;
+}
+
+static void ask_labels(struct fsa_calc *c, struct fsa_leg *l)
+{
+    if (!c->request_labels || labelled(l) || (l->flags & (FSA_LEG_LABELS_PENDING | FSA_LEG_LABELS_ASKED)))
+        return;
+    if (!c->request_labels(c->request_ctx, l->instance, l->uuid, l->uuid_len)) {
+        bump(c, C_LABELS_UNREQUESTED); /* asked again at its next event */
+        return;
+    }
+    l->flags |= FSA_LEG_LABELS_PENDING | FSA_LEG_LABELS_ASKED;
+    bump(c, C_LABELS_REQUESTED);
+}
+
+#define PARK_MASK (FSA_CALC_PARK_SLOTS - 1u)
+_Static_assert((FSA_CALC_PARK_SLOTS & PARK_MASK) == 0, "the park is a power-of-two ring");
+
+static bool park_event(struct fsa_calc *c, const struct fsa_event_msg *m, uint64_t now_ns)
+{
+    if (!c->park || c->park_tail - c->park_head >= FSA_CALC_PARK_SLOTS) {
+        bump(c, C_PARK_FULL);
+        return false;
+    }
+    struct park_slot *s = &c->park[c->park_tail++ & PARK_MASK];
+    s->parked_ns = now_ns;
+    memcpy(&s->msg, m, fsa_event_msg_used_size(m));
+    bump(c, C_EVENTS_PARKED);
+    return true;
+}
+
+static void process_keyed(struct fsa_calc *c, const struct fsa_event_msg *m, const struct fsa_leg_key *k,
+                          uint64_t now_ns);
+
+/* Handles every parked event of the leg k, in order (the leg is no longer pending), and drops passed slots. */
+static void unpark_leg(struct fsa_calc *c, const struct fsa_leg_key *k, uint64_t now_ns)
+{
+    uint32_t end = c->park_tail; /* nothing parked while replaying belongs to this round */
+    for (uint32_t pos = c->park_head; pos != end; pos++) {
+        struct park_slot *s = &c->park[pos & PARK_MASK];
+        const struct fsa_event_msg *m = &s->msg;
+        if (m->kind == FSA_EV_NONE || m->instance != k->instance || m->uuid_len != k->n ||
+            memcmp(m->uuid, k->uuid, k->n) != 0)
+            continue;
+        memcpy(&c->replay, m, fsa_event_msg_used_size(m));
+        s->msg.kind = FSA_EV_NONE;
+        struct fsa_leg_key rk = fsa_leg_key_make(c->replay.instance, c->replay.uuid, c->replay.uuid_len);
+        process_keyed(c, &c->replay, &rk, now_ns);
+    }
+    while (c->park_head != c->park_tail && c->park[c->park_head & PARK_MASK].msg.kind == FSA_EV_NONE)
+        c->park_head++;
+}
+
+/* The wait of a pending leg is over (labels, failure, hangup or time): its events go through. */
+static void end_wait(struct fsa_calc *c, struct fsa_leg *l, const struct fsa_leg_key *k, int why, uint64_t now_ns)
+{
+    l->flags &= (uint8_t)~FSA_LEG_LABELS_PENDING;
+    bump(c, why);
+    unpark_leg(c, k, now_ns);
+}
+
+/* Parked events whose wait is over (oldest first); O(1) when none is. */
+static void expire_parked(struct fsa_calc *c, uint64_t now_ns, bool all)
+{
+    while (c->park_head != c->park_tail) {
+        struct park_slot *s = &c->park[c->park_head & PARK_MASK];
+        if (s->msg.kind == FSA_EV_NONE) {
+            c->park_head++;
+            continue;
+        }
+        if (!all && now_ns - s->parked_ns < c->label_wait_ns)
+            return;
+        struct fsa_leg_key k = fsa_leg_key_make(s->msg.instance, s->msg.uuid, s->msg.uuid_len);
+        struct fsa_leg *l = fsa_leg_table_find(&c->legs, &k);
+        if (l && (l->flags & FSA_LEG_LABELS_PENDING)) {
+            end_wait(c, l, &k, C_LABELS_TIMEOUT, now_ns);
+        } else {
+            s->msg.kind = FSA_EV_NONE; /* cannot happen: a parked leg is pending until its wait ends */
+            c->park_head++;
+        }
+    }
+}
+
+void fsa_calc_release_parked(struct fsa_calc *c, uint64_t now_ns)
+{
+    expire_parked(c, now_ns, true);
+}
+
+/* An event for a leg whose labels are asked for: the answers end the wait, the rest waits. true: handled. */
+static bool pending_event(struct fsa_calc *c, struct fsa_leg *l, const struct fsa_event_msg *m,
+                          const struct fsa_leg_key *k, uint64_t now_ns)
+{
+    switch ((enum fsa_event_kind)m->kind) {
+    case FSA_EV_CHANNEL_DATA:
+        apply_channel(c, l, &m->u.chan);
+        end_wait(c, l, k, C_LABELS_RECEIVED, now_ns);
+        if (!(l->flags & FSA_LEG_COUNTED))
+            emit_leg_up(c, l, m); /* a leg with no event parked (listed only) is counted now */
+        store_save(c, l);
+        return true;
+    case FSA_EV_LABELS_FAILED:
+        end_wait(c, l, k, C_LABELS_FAILED, now_ns);
+        return true;
+    case FSA_EV_CHANNEL_HANGUP_COMPLETE:
+        apply_channel(c, l, &m->u.chan); /* the hangup names the leg itself: its parked events get the labels */
+        end_wait(c, l, k, C_LABELS_RECEIVED, now_ns);
+        return false; /* and the hangup itself is handled as usual */
+    case FSA_EV_CHANNEL_LIVE:
+        return true; /* already being asked about */
+    default:
+        l->last_seen_ns = now_ns;
+        return park_event(c, m, now_ns);
+    }
+}
+
+/* ---- one event ---------------------------------------------------------------------------------------------- */
+
+static bool channel_kind(uint8_t kind)
+{
+    return kind == FSA_EV_CHANNEL_CREATE || kind == FSA_EV_CHANNEL_ANSWER || kind == FSA_EV_CHANNEL_BRIDGE ||
+           kind == FSA_EV_CHANNEL_HANGUP_COMPLETE;
+}
+
 /* An event whose leg key message_key() made. */
 static void process_keyed(struct fsa_calc *c, const struct fsa_event_msg *m, const struct fsa_leg_key *k,
                           uint64_t now_ns)
 {
     struct fsa_leg *l = fsa_leg_table_find(&c->legs, k);
 
+    if (l && (l->flags & FSA_LEG_LABELS_PENDING) && pending_event(c, l, m, k, now_ns))
+        return;
     if (m->kind == FSA_EV_CHANNEL_HANGUP_COMPLETE) {
         process_hangup(c, m, k, l, now_ns);
+        return;
+    }
+    if (m->kind == FSA_EV_LABELS_FAILED)
+        return; /* nothing waits: the wait ended already */
+    if (m->kind == FSA_EV_CHANNEL_DATA) {
+        /* Labels after the wait ended: later points get them. Never a new leg: it may have ended. */
+        if (l) {
+            apply_channel(c, l, &m->u.chan);
+            store_save(c, l);
+        }
         return;
     }
     if (!l) {
@@ -833,8 +1024,13 @@ static void process_keyed(struct fsa_calc *c, const struct fsa_event_msg *m, con
         set_ctr(c, C_LEGS_ACTIVE, fsa_leg_table_count(&c->legs));
     }
     l->last_seen_ns = now_ns;
-    if (m->kind != FSA_EV_RECV_RTCP && m->kind != FSA_EV_SEND_RTCP)
+    if (channel_kind(m->kind))
         apply_channel(c, l, &m->u.chan);
+    if (l->flags & FSA_LEG_LEARNT) {
+        ask_labels(c, l);
+        if ((l->flags & FSA_LEG_LABELS_PENDING) && park_event(c, m, now_ns))
+            return;
+    }
     if (!(l->flags & FSA_LEG_COUNTED))
         emit_leg_up(c, l, m);
     if (m->kind == FSA_EV_RECV_RTCP || m->kind == FSA_EV_SEND_RTCP)
@@ -883,6 +1079,7 @@ void fsa_calc_process_batch(struct fsa_calc *c, const struct fsa_event_msg *cons
 unsigned fsa_calc_sweep(struct fsa_calc *c, uint64_t now_ns, uint64_t now_unix_us, unsigned budget)
 {
     unsigned n = 0;
+    expire_parked(c, now_ns, false);
     struct fsa_leg *l;
     while ((l = fsa_leg_table_next_stale(&c->legs, now_ns, c->ttl_ns, &budget))) {
         struct fsa_leg_key k = fsa_leg_key_make(l->instance, l->uuid, l->uuid_len);

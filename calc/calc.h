@@ -47,7 +47,21 @@ struct fsa_calc_params {
     void *emit_ctx;
     const struct fsa_store *store; /* NULL: memory (nothing persisted) */
     struct fsa_snapshot *snapshot; /* NULL: none; else every QoS goes into its MOS histogram (snapshot.h) */
+    /*
+     * Resume: asks for the labels of a leg learnt mid-call that neither its
+     * events nor the store labelled (the worker turns it into a uuid_dump
+     * request); false when it could not be asked now. NULL: never asks. The
+     * answer comes as FSA_EV_CHANNEL_DATA or FSA_EV_LABELS_FAILED; meanwhile
+     * the leg's events wait (parked, bounded) for label_wait_ms at most
+     * (0: FSA_CALC_DEFAULT_LABEL_WAIT_MS), then go on without labels.
+     */
+    bool (*request_labels)(void *ctx, uint16_t instance, const char *uuid, size_t n);
+    void *request_ctx;
+    unsigned label_wait_ms;
 };
+
+#define FSA_CALC_DEFAULT_LABEL_WAIT_MS 3000
+#define FSA_CALC_PARK_SLOTS 4096 /* events waiting for their leg's labels, per calculator */
 
 /* A snapshot of the counters (monotonic totals unless noted). */
 struct fsa_calc_stats {
@@ -61,6 +75,13 @@ struct fsa_calc_stats {
     uint64_t rtcp_processed;                      /* RECV_/SEND_RTCP_MESSAGE handled */
     uint64_t legs_learnt;                         /* legs first seen mid-call (not by CHANNEL_CREATE) */
     uint64_t rtcp_base_only;                      /* report blocks that only set a learnt leg's Lost base */
+    uint64_t labels_requested;                    /* learnt legs whose labels were asked for (uuid_dump) */
+    uint64_t labels_received;                     /* ... and came while the leg's events waited */
+    uint64_t labels_failed;                       /* ... and the dump failed (channel gone, connection down) */
+    uint64_t labels_timeout;                      /* ... and did not come within label_wait_ms */
+    uint64_t labels_unrequested;                  /* could not be asked (request lane full): asked again later */
+    uint64_t events_parked;                       /* events that waited for their leg's labels */
+    uint64_t park_full;                           /* events that could not wait (park full): sent unlabelled */
     uint64_t qos_generated;                       /* end-of-call QoS computed */
     uint64_t labels_full;                         /* labels left empty: label table full */
     uint64_t records[FSA_REC_KIND_COUNT];         /* published (or handed to the sink) per kind */
@@ -91,6 +112,9 @@ void fsa_calc_process_batch(struct fsa_calc *c, const struct fsa_event_msg *cons
  * with a small budget. Returns how many legs it retired.
  */
 unsigned fsa_calc_sweep(struct fsa_calc *c, uint64_t now_ns, uint64_t now_unix_us, unsigned budget);
+
+/* At stop: every event still waiting for labels goes through now, without them. */
+void fsa_calc_release_parked(struct fsa_calc *c, uint64_t now_ns);
 
 /* Idle hook: lets the store send what it queued. */
 void fsa_calc_flush(struct fsa_calc *c);

@@ -56,6 +56,8 @@ enum fsa_leg_rtcp_dir {
 #define FSA_LEG_RTCP_RECV_OK 0x02u /* rtcp[RECV] holds a delta base */
 #define FSA_LEG_RTCP_SEND_OK 0x04u /* rtcp[SEND] holds a delta base */
 #define FSA_LEG_LEARNT 0x08u       /* first seen mid-call (no CHANNEL_CREATE): its cumulative Lost has no known start */
+#define FSA_LEG_LABELS_PENDING 0x10u /* its labels were asked for; its events wait in the park */
+#define FSA_LEG_LABELS_ASKED 0x20u   /* asked once: not again, whatever the answer */
 
 /* Delta base of one RTCP direction: only the last source SSRC is kept. */
 struct fsa_leg_rtcp {

@@ -12,6 +12,7 @@
 #include "ring/fsa_time.h"
 
 #include <stdlib.h>
+#include <string.h>
 #include <time.h>
 
 #define IDLE_WAIT_MS 100 /* bounded sleep, so a stop request and expiries are seen promptly */
@@ -39,12 +40,31 @@ struct fsa_worker {
     struct fsa_worker_params p;
     uint64_t last_idle_slice_ns;
     struct fsa_lane **inputs;
+    struct fsa_lane **requests; /* [reactor] or NULL */
     struct fsa_calc *calc;
     atomic_bool stop;
     /* The status page's view of this shard (snapshot.h). */
     struct fsa_snapshot snap;
     _Alignas(FSA_CACHELINE) atomic_uint_fast64_t *events; /* [instance][kind] */
 };
+
+/* calc's way to ask for a learnt leg's labels: a request on the lane of the reactor serving its instance. */
+static bool request_labels(void *ctx, uint16_t instance, const char *uuid, size_t n)
+{
+    struct fsa_worker *w = ctx;
+    if (!w->requests || !w->p.nreactors || n == 0 || n >= FSA_UUID_MAX)
+        return false;
+    struct fsa_lane *lane = w->requests[instance % w->p.nreactors];
+    struct fsa_label_request *q = fsa_lane_acquire_sp(lane);
+    if (!q)
+        return false;
+    q->instance = instance;
+    q->uuid_len = (uint8_t)n;
+    memcpy(q->uuid, uuid, n);
+    q->uuid[n] = '\0';
+    fsa_lane_publish_sp(lane, q);
+    return true;
+}
 
 struct fsa_worker *fsa_worker_create(const struct fsa_worker_params *params)
 {
@@ -64,7 +84,20 @@ struct fsa_worker *fsa_worker_create(const struct fsa_worker_params *params)
         .output = params->output,
         .store = params->store,
         .snapshot = &w->snap,
+        .request_labels = params->requests ? request_labels : NULL,
+        .request_ctx = w,
+        .label_wait_ms = params->label_wait_ms,
     };
+    if (params->requests) {
+        w->requests = calloc(params->nreactors ? params->nreactors : 1, sizeof(*w->requests));
+        if (!w->requests) {
+            fsa_worker_destroy(w);
+            return NULL;
+        }
+        for (unsigned r = 0; r < params->nreactors; r++)
+            w->requests[r] = params->requests[r];
+        w->p.requests = w->requests;
+    }
     w->calc = fsa_calc_create(&cp);
     if (!w->inputs || !w->events || !w->calc) {
         fsa_worker_destroy(w);
@@ -83,6 +116,7 @@ void fsa_worker_destroy(struct fsa_worker *w)
         return;
     fsa_calc_destroy(w->calc);
     free(w->inputs);
+    free(w->requests);
     free(w->events);
     free(w);
 }
@@ -172,6 +206,10 @@ void fsa_worker_run(struct fsa_worker *w)
         }
         fsa_doorbell_wait(&w->bell, token, IDLE_WAIT_MS);
     }
+    /* Nothing more will come: events still waiting for labels go now, without them. */
+    fsa_calc_release_parked(w->calc, fsa_clock_ns(CLOCK_MONOTONIC));
+    if (fsa_calc_take_published(w->calc) && w->p.output_wake)
+        w->p.output_wake(w->p.output_wake_arg);
     fsa_calc_flush(w->calc);
 }
 

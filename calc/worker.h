@@ -49,6 +49,14 @@ struct fsa_worker_params {
     void (*output_wake)(void *arg);
     void *output_wake_arg;
     const struct fsa_store *store;    /* NULL: memory; owned by this worker's thread once running */
+    /*
+     * Resync (contract "Resume"): [reactor] lanes of struct fsa_label_request
+     * this worker produces into, one per reactor (instance i is served by
+     * reactor i mod nreactors); NULL: legs learnt mid-call are not asked about.
+     */
+    struct fsa_lane **requests;
+    unsigned nreactors;
+    unsigned label_wait_ms; /* a learnt leg's events wait this long for its labels (0: the default) */
 };
 
 static inline unsigned fsa_shard_of(const char *uuid, size_t len, unsigned nworkers)

@@ -88,6 +88,12 @@ static void gather(struct fsa_admin *a)
         in->decode_errors = LOAD(s->events_decode_errors);
         in->connects = LOAD(s->connects);
         in->reconnects = LOAD(s->reconnects);
+        in->resync_lists = LOAD(s->resync_lists);
+        in->resync_channels = LOAD(s->resync_channels);
+        in->resync_dumps = LOAD(s->resync_dumps);
+        in->resync_dumps_ok = LOAD(s->resync_dumps_ok);
+        in->resync_dumps_failed = LOAD(s->resync_dumps_failed);
+        in->resync_dumps_unsent = LOAD(s->resync_dumps_unsent);
         for (unsigned f = 0; f < FSA_FAULT_COUNT; f++)
             in->faults[f] = LOAD(s->faults[f]);
         for (unsigned k = 1; k < FSA_EV_KIND_COUNT; k++)

@@ -310,6 +310,29 @@ static void metrics_instances(const struct fsa_admin_model *m, struct fsa_admin_
         open_instance_sample(o, "fsagent_events_dropped_total", &m->inst[i]);
         putf(o, ",cause=\"decode_error\"} %" PRIu64 "\n", m->inst[i].decode_errors);
     }
+    family(o, "fsagent_resync_api_calls_total", "counter",
+           "Resume: bgapi calls sent to FreeSWITCH, by command (show_channels, uuid_dump).");
+    for (unsigned i = 0; i < m->ninstances; i++) {
+        open_instance_sample(o, "fsagent_resync_api_calls_total", &m->inst[i]);
+        putf(o, ",command=\"show_channels\"} %" PRIu64 "\n", m->inst[i].resync_lists);
+        open_instance_sample(o, "fsagent_resync_api_calls_total", &m->inst[i]);
+        putf(o, ",command=\"uuid_dump\"} %" PRIu64 "\n", m->inst[i].resync_dumps);
+    }
+    family(o, "fsagent_resync_dumps_total", "counter",
+           "Resume: uuid_dump answers by result: ok (the leg's labels), failed (-ERR: the channel ended), unsent "
+           "(asked for while the connection was down).");
+    for (unsigned i = 0; i < m->ninstances; i++) {
+        static const char *const res[] = {"ok", "failed", "unsent"};
+        const uint64_t v[] = {m->inst[i].resync_dumps_ok, m->inst[i].resync_dumps_failed,
+                              m->inst[i].resync_dumps_unsent};
+        for (int k = 0; k < 3; k++) {
+            open_instance_sample(o, "fsagent_resync_dumps_total", &m->inst[i]);
+            putf(o, ",result=\"%s\"} %" PRIu64 "\n", res[k], v[k]);
+        }
+    }
+    per_instance(o, m, "fsagent_resync_channels_listed_total", "counter",
+                 "Resume: live channels FreeSWITCH listed (show channels) at the (re)connects.",
+                 FIELD(resync_channels));
     family(o, "fsagent_events_processed_total", "counter",
            "Events processed by the calculator workers, by event name.");
     for (unsigned i = 0; i < m->ninstances; i++)
@@ -340,6 +363,17 @@ static void metrics_calc(const struct fsa_admin_model *m, struct fsa_admin_out *
     single(o, "fsagent_rtcp_loss_base_only_total", "counter",
            "RTCP report blocks of legs learnt mid-call that only set the packets_lost base (no packets_lost point).",
            c->rtcp_base_only);
+    static const char *const label_results[] = {"requested", "received", "failed", "timeout", "unrequested"};
+    uint64_t label_counts[] = {c->labels_requested, c->labels_received, c->labels_failed, c->labels_timeout,
+                               c->labels_unrequested};
+    per_label(o, "fsagent_resume_labels_total", "counter",
+              "Resume: legs learnt mid-call whose labels were asked for (uuid_dump), and how the wait ended: "
+              "received, failed, timeout (engine.resync_label_wait_ms); unrequested: could not be asked yet.",
+              "result", label_results, label_counts, 5);
+    single(o, "fsagent_resume_events_parked_total", "counter",
+           "Resume: events that waited for their leg's labels before being handled.", c->events_parked);
+    single(o, "fsagent_resume_park_full_total", "counter",
+           "Resume: events handled without waiting for labels because the wait area was full.", c->park_full);
     static const char *const calc_causes[] = {"leg_table_full", "late_event", "invalid_message"};
     uint64_t calc_drops[] = {c->legs_refused, c->events_late, c->messages_invalid};
     per_label(o, "fsagent_calc_events_dropped_total", "counter",

@@ -52,6 +52,7 @@ struct fsa_admin_instance {
     uint64_t connected_since_unix_us;
     uint64_t bytes_received, frames_received, events_received, heartbeats;
     uint64_t dropped_ring_full, decode_errors, connects, reconnects;
+    uint64_t resync_lists, resync_channels, resync_dumps, resync_dumps_ok, resync_dumps_failed, resync_dumps_unsent;
     uint64_t faults[FSA_FAULT_COUNT];
     uint64_t processed[FSA_EV_KIND_COUNT]; /* summed over workers */
 };

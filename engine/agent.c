@@ -11,12 +11,17 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/random.h>
 #include <unistd.h>
 
 #include "calc/store_redis.h"
 #include "calc/worker.h"
 #include "export/exporter.h"
 #include "log.h"
+#include "ring/fsa_time.h"
+
+/* Label requests a worker can have waiting per reactor; a full lane asks again at the leg's next event. */
+#define RESYNC_REQUEST_SLOTS 4096u
 
 struct thread_slot {
     pthread_t tid;
@@ -32,6 +37,7 @@ struct fsa_agent {
     struct fsa_instance_stats *stats;   /* [instance] */
     struct fsa_lane *lanes;             /* [reactor * nworkers + worker] */
     struct fsa_lane *out_lanes;         /* [worker]: metric records to the exporter */
+    struct fsa_lane *req_lanes;         /* [worker * nreactors + reactor]: label requests (resync); NULL if off */
     struct fsa_exporter *exporter;
     struct fsa_worker **workers;
     struct fsa_store_redis **stores;    /* [worker]; NULL entries with storage: memory */
@@ -113,24 +119,31 @@ static const char *create_workers(struct fsa_agent *a, const struct fsa_config *
 {
     const char *fail = NULL;
     struct fsa_lane **inputs = calloc(a->nreactors, sizeof(*inputs));
+    struct fsa_lane **requests = calloc(a->nreactors, sizeof(*requests));
     const char **names = calloc(cfg->ninstances, sizeof(*names));
     a->stores = calloc(a->nworkers, sizeof(*a->stores));
-    if (!inputs || !names || !a->stores) {
+    if (!inputs || !requests || !names || !a->stores) {
         fail = "out of memory";
         goto out;
     }
     for (unsigned i = 0; i < cfg->ninstances; i++)
         names[i] = cfg->instances[i].name;
     for (unsigned w = 0; w < a->nworkers; w++) {
-        for (unsigned r = 0; r < a->nreactors; r++)
+        for (unsigned r = 0; r < a->nreactors; r++) {
             inputs[r] = &a->lanes[r * a->nworkers + w];
+            if (a->req_lanes)
+                requests[r] = &a->req_lanes[(size_t)w * a->nreactors + r];
+        }
         struct fsa_worker_params wp = {.index = w, .inputs = inputs, .ninputs = a->nreactors,
                                        .ninstances = cfg->ninstances,
                                        .max_legs = cfg->engine.max_legs_per_worker,
                                        .leg_ttl_s = cfg->engine.leg_ttl_s,
                                        .output = &a->out_lanes[w],
                                        .output_wake = wake_exporter,
-                                       .output_wake_arg = a->exporter};
+                                       .output_wake_arg = a->exporter,
+                                       .requests = a->req_lanes ? requests : NULL,
+                                       .nreactors = a->nreactors,
+                                       .label_wait_ms = cfg->engine.resync_label_wait_ms};
         /* One store per worker: each worker owns its Redis connection, so no locks (calc/store.h). */
         struct fsa_store store = {&fsa_store_memory_ops, NULL};
         if (cfg->storage == FSA_STORAGE_REDIS) {
@@ -157,6 +170,7 @@ static const char *create_workers(struct fsa_agent *a, const struct fsa_config *
     }
 out:
     free(inputs);
+    free(requests);
     free(names);
     return fail;
 }
@@ -190,6 +204,24 @@ int fsa_agent_start(const struct fsa_config *cfg, struct fsa_agent **out, const 
         return -ENOMEM;
     }
     memset(a->stats, 0, sizeof(*a->stats) * cfg->ninstances);
+
+    /* Resync's way back: a worker asks the reactor serving a leg's instance for its labels (reactor.c). */
+    if (cfg->engine.resync_rate) {
+        a->req_lanes = calloc((size_t)a->nworkers * a->nreactors, sizeof(*a->req_lanes));
+        if (!a->req_lanes) {
+            *why = "out of memory";
+            fsa_agent_destroy(a);
+            return -ENOMEM;
+        }
+        for (unsigned i = 0; i < a->nworkers * a->nreactors; i++) {
+            int rc = fsa_lane_init(&a->req_lanes[i], RESYNC_REQUEST_SLOTS, sizeof(struct fsa_label_request));
+            if (rc < 0) {
+                *why = "ring allocation";
+                fsa_agent_destroy(a);
+                return rc;
+            }
+        }
+    }
 
     for (unsigned i = 0; i < a->nreactors * a->nworkers; i++) {
         int rc = fsa_lane_init(&a->lanes[i], cfg->engine.ring_slots, sizeof(struct fsa_event_msg));
@@ -237,10 +269,15 @@ int fsa_agent_start(const struct fsa_config *cfg, struct fsa_agent **out, const 
     }
 
     struct fsa_lane **lanes = calloc(a->nworkers, sizeof(*lanes));
+    struct fsa_lane **requests = calloc(a->nworkers, sizeof(*requests));
     struct fsa_doorbell **bells = calloc(a->nworkers, sizeof(*bells));
     unsigned *owned = calloc(cfg->ninstances, sizeof(*owned));
-    if (!lanes || !bells || !owned) {
+    uint32_t job_nonce = 0;
+    if (getrandom(&job_nonce, sizeof(job_nonce), 0) != (ssize_t)sizeof(job_nonce))
+        job_nonce = (uint32_t)(fsa_mono_ns() ^ (uint64_t)getpid() << 16); /* only needs to differ from others' */
+    if (!lanes || !requests || !bells || !owned) {
         free(lanes);
+        free(requests);
         free(bells);
         free(owned);
         *why = "out of memory";
@@ -254,14 +291,19 @@ int fsa_agent_start(const struct fsa_config *cfg, struct fsa_agent **out, const 
         unsigned n = 0;
         for (unsigned i = r; i < cfg->ninstances; i += a->nreactors)
             owned[n++] = i;
-        for (unsigned w = 0; w < a->nworkers; w++)
+        for (unsigned w = 0; w < a->nworkers; w++) {
             lanes[w] = &a->lanes[r * a->nworkers + w];
+            if (a->req_lanes)
+                requests[w] = &a->req_lanes[(size_t)w * a->nreactors + r];
+        }
         struct fsa_reactor_params rp = {.index = r, .cfg = cfg, .instances = owned, .ninstances = n,
                                         .lanes = lanes, .bells = bells, .nworkers = a->nworkers,
-                                        .stats = a->stats};
+                                        .stats = a->stats, .requests = a->req_lanes ? requests : NULL,
+                                        .nreactors = a->nreactors, .job_nonce = job_nonce};
         rc = fsa_reactor_create(&rp, &a->reactors[r], why);
     }
     free(lanes);
+    free(requests);
     free(bells);
     free(owned);
     if (rc < 0) {
@@ -336,6 +378,9 @@ void fsa_agent_destroy(struct fsa_agent *a)
         fsa_lane_destroy(&a->lanes[i]);
     for (unsigned w = 0; a->out_lanes && w < a->nworkers; w++)
         fsa_lane_destroy(&a->out_lanes[w]);
+    for (unsigned i = 0; a->req_lanes && i < a->nworkers * a->nreactors; i++)
+        fsa_lane_destroy(&a->req_lanes[i]);
+    free(a->req_lanes);
     free(a->lanes);
     free(a->out_lanes);
     free(a->workers);
@@ -447,7 +492,9 @@ size_t fsa_agent_calc_stats_json(const struct fsa_agent *a, char *out, size_t ca
     int n = snprintf(out, cap,
                      "{\"legs_active\":%llu,\"legs_created\":%llu,\"legs_ended\":%llu,\"legs_expired\":%llu,"
                      "\"legs_refused\":%llu,\"events_late\":%llu,\"messages_invalid\":%llu,\"rtcp_processed\":%llu,"
-                     "\"legs_learnt\":%llu,\"rtcp_base_only\":%llu,\"qos_generated\":%llu,\"labels_full\":%llu,\"records\":{\"rtcp\":%llu,\"qos\":%llu,"
+                     "\"legs_learnt\":%llu,\"rtcp_base_only\":%llu,\"labels\":{\"requested\":%llu,\"received\":%llu,"
+                     "\"failed\":%llu,\"timeout\":%llu,\"unrequested\":%llu,\"parked\":%llu,\"park_full\":%llu},"
+                     "\"qos_generated\":%llu,\"labels_full\":%llu,\"records\":{\"rtcp\":%llu,\"qos\":%llu,"
                      "\"leg_up\":%llu,\"leg_down\":%llu},\"records_dropped\":{\"rtcp\":%llu,\"qos\":%llu,"
                      "\"leg_up\":%llu,\"leg_down\":%llu},\"store\":{\"loads\":%llu,\"hits\":%llu,\"saves\":%llu,"
                      "\"deletes\":%llu,\"errors\":%llu}}",
@@ -456,6 +503,10 @@ size_t fsa_agent_calc_stats_json(const struct fsa_agent *a, char *out, size_t ca
                      (unsigned long long)s.legs_refused, (unsigned long long)s.events_late,
                      (unsigned long long)s.messages_invalid, (unsigned long long)s.rtcp_processed,
                      (unsigned long long)s.legs_learnt, (unsigned long long)s.rtcp_base_only,
+                     (unsigned long long)s.labels_requested, (unsigned long long)s.labels_received,
+                     (unsigned long long)s.labels_failed, (unsigned long long)s.labels_timeout,
+                     (unsigned long long)s.labels_unrequested, (unsigned long long)s.events_parked,
+                     (unsigned long long)s.park_full,
                      (unsigned long long)s.qos_generated, (unsigned long long)s.labels_full,
                      (unsigned long long)s.records[FSA_REC_RTCP], (unsigned long long)s.records[FSA_REC_QOS],
                      (unsigned long long)s.records[FSA_REC_LEG_UP], (unsigned long long)s.records[FSA_REC_LEG_DOWN],
@@ -503,13 +554,17 @@ size_t fsa_agent_stats_json(const struct fsa_agent *a, char *out, size_t cap)
     for (unsigned i = 0; i < a->cfg->ninstances; i++) {
         const struct fsa_instance_stats *s = &a->stats[i];
         APPEND("%s\"%s\":{\"state\":\"%s\",\"bytes\":%llu,\"frames\":%llu,\"events_received\":%llu,"
-               "\"heartbeats\":%llu,\"dropped_ring_full\":%llu,\"decode_errors\":%llu,\"connects\":%llu,"
-               "\"reconnects\":%llu,\"published\":{",
+               "\"heartbeats\":%llu,\"events_other\":%llu,\"dropped_ring_full\":%llu,\"decode_errors\":%llu,"
+               "\"connects\":%llu,\"reconnects\":%llu,\"resync\":{\"lists\":%llu,\"channels\":%llu,\"dumps\":%llu,"
+               "\"dumps_ok\":%llu,\"dumps_failed\":%llu,\"dumps_unsent\":%llu,\"dropped_ring_full\":%llu},"
+               "\"published\":{",
                i ? "," : "", a->cfg->instances[i].name,
                fsa_conn_state_name((enum fsa_conn_state)atomic_load_explicit(&s->state, memory_order_relaxed)),
                LOAD(s->bytes_received), LOAD(s->frames_received), LOAD(s->events_received), LOAD(s->heartbeats),
-               LOAD(s->events_dropped_ring_full), LOAD(s->events_decode_errors), LOAD(s->connects),
-               LOAD(s->reconnects));
+               LOAD(s->events_other), LOAD(s->events_dropped_ring_full), LOAD(s->events_decode_errors),
+               LOAD(s->connects), LOAD(s->reconnects), LOAD(s->resync_lists), LOAD(s->resync_channels),
+               LOAD(s->resync_dumps), LOAD(s->resync_dumps_ok), LOAD(s->resync_dumps_failed),
+               LOAD(s->resync_dumps_unsent), LOAD(s->resync_dropped_ring_full));
         for (unsigned k = 1; k < FSA_EV_KIND_COUNT; k++)
             APPEND("%s\"%s\":%llu", k > 1 ? "," : "", fsa_event_kind_name((enum fsa_event_kind)k),
                    LOAD(s->events_published[k]));

@@ -269,6 +269,9 @@ static const struct field engine_fields[] = {
     F_NUM(K_UINT, "max_legs_per_worker", TE, max_legs_per_worker, 16, 1u << 24, 0),
     F_NUM(K_UINT, "leg_ttl_s", TE, leg_ttl_s, 60, 2592000, 0),
     F_NUM(K_UINT, "stats_log_interval_s", TE, stats_log_interval_s, 0, 86400, 0), /* 0: off */
+    F_NUM(K_UINT, "resync_rate", TE, resync_rate, 0, 100000, 0), /* 0: no resync */
+    F_NUM(K_SIZE, "resync_max_bytes", TE, resync_max_bytes, 1u << 20, 1u << 30, 0),
+    F_NUM(K_UINT, "resync_label_wait_ms", TE, resync_label_wait_ms, 0, 600000, 0),
 };
 #undef TE
 static const struct table engine_table = TABLE(engine_fields, NULL);
@@ -1259,6 +1262,9 @@ void fsa_config_defaults(struct fsa_config *cfg)
     e->max_legs_per_worker = 262144;
     e->leg_ttl_s = 86400;
     e->stats_log_interval_s = 60;
+    e->resync_rate = 200;
+    e->resync_max_bytes = (size_t)64 << 20;
+    e->resync_label_wait_ms = 3000;
 }
 
 void fsa_config_free(struct fsa_config *cfg)

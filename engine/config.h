@@ -79,6 +79,10 @@ struct fsa_engine_config {
     unsigned max_legs_per_worker;/* default 262144 */
     unsigned leg_ttl_s;          /* default 86400 */
     unsigned stats_log_interval_s; /* default 60; 0 = off */
+    /* Resume (contract "Resume"): bgapi calls/s for the whole agent; 0 = no resync. Default 200. */
+    unsigned resync_rate;
+    size_t resync_max_bytes;       /* largest `show channels as json` reply accepted; default 64 MiB */
+    unsigned resync_label_wait_ms; /* a learnt leg's points wait this long for its labels; default 3000 */
 };
 
 struct fsa_config {

@@ -671,6 +671,10 @@ static enum fsa_event_kind kind_of(struct fsa_str v, bool *heartbeat)
     *heartbeat = false;
     switch (v.n) {
     case 9: *heartbeat = FSA_STR_IS(v, "HEARTBEAT"); break;
+    case 12:
+        if (FSA_STR_IS(v, "CHANNEL_DATA")) /* uuid_dump's body: the channel headers of CHANNEL_CREATE */
+            return FSA_EV_CHANNEL_DATA;
+        break;
     case 14:
         if (FSA_STR_IS(v, "CHANNEL_CREATE"))
             return FSA_EV_CHANNEL_CREATE;

@@ -16,6 +16,20 @@
  * is only reused once it reaches zero, so a late completion can never touch
  * a newer session. user_data = connection index << 8 | operation.
  *
+ * Resync (contract "Resume"). Once a connection streams, the reactor asks
+ * FreeSWITCH for its live channels (`bgapi show channels as json`) and hands
+ * each Unique-ID to its worker as a CHANNEL_LIVE message; a worker that does
+ * not know a leg (no CHANNEL_CREATE seen, nothing in the store) asks back on
+ * its request lane, and the reactor sends `bgapi uuid_dump <uuid>`; the answer
+ * goes to the worker as CHANNEL_DATA (the leg's labels) or LABELS_FAILED.
+ * `bgapi`, not `api`: an api runs in the listener's own thread in
+ * mod_event_socket and holds the connection's events back behind it. Calls
+ * are paced by a token bucket, engine.resync_rate per second for the whole
+ * agent (each reactor gets its share), checked on the timer tick; one list
+ * is in flight per reactor at a time, since only a list may be larger than
+ * max_frame_bytes (about 900 bytes a channel: the framer and the assembly
+ * buffer grow to resync_max_bytes for it, and shrink back afterwards).
+ *
  * Buffers: one provided-buffer ring per reactor (buf_count x BUF_SIZE). A
  * completion's bytes are framed in place when no partial frame is pending;
  * only a frame that straddles two buffers is copied into the connection's
@@ -31,6 +45,7 @@
 #include <netdb.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -44,6 +59,7 @@
 #include "ring/fsa_time.h"
 #include "esl.h"
 #include "log.h"
+#include "resync.h"
 
 /*
  * Provided buffers: 64 KiB each, two per connection (at least 16, at most
@@ -66,6 +82,8 @@
 #define TIMER_TICK_MS 50u
 #define REPEAT_LOG_NS (300ull * 1000000000ull)
 #define GOOD_SESSION_NS (5ull * 1000000000ull) /* streaming this long resets the backoff */
+#define DUMPS_INFLIGHT_MAX 64u                  /* uuid_dump jobs outstanding per connection */
+#define LIST_TIMEOUT_NS (120ull * 1000000000ull) /* a list not answered by then is given up */
 
 enum op { OP_CONNECT = 1, OP_LINK_TIMEOUT, OP_RECV, OP_SEND, OP_CANCEL };
 
@@ -102,6 +120,12 @@ struct conn {
 
     char out[OUT_CAP]; /* commands waiting to be sent; out[0..out_sent) is in flight */
     size_t out_len, out_sent;
+
+    /* Resync of this session (see the top of the file). */
+    bool resync_due;          /* streaming, its channel list not asked for yet */
+    bool list_inflight;       /* the list is asked for; framer and buffer are at resync_max_bytes */
+    uint64_t list_deadline_ns;
+    unsigned dumps_inflight;
 };
 
 struct fsa_reactor {
@@ -121,12 +145,22 @@ struct fsa_reactor {
     uint64_t last_timer_ns;
     struct fsa_lane **lanes;      /* [worker] */
     struct fsa_doorbell **bells;  /* [worker] */
+    struct fsa_lane **requests;   /* [worker]: label requests (NULL: no resync) */
     bool *wake; /* [worker]: published to since the last doorbell round */
     struct __kernel_timespec connect_ts;
     uint64_t now_wall_us;       /* CLOCK_REALTIME with now_ns: one clock read per completion batch, not per event */
     struct esl_event_scan scan; /* the event being decoded: 1.3 KB, kept off the stack */
     char subscribe_cmd[512];
     size_t subscribe_len;
+
+    /* Resync pacing: a token bucket of api calls (this reactor's share of engine.resync_rate). */
+    double resync_rate, tokens;
+    uint64_t tokens_ns;
+    uint64_t job_seq;
+    unsigned next_request_lane;
+    bool list_busy;                  /* one list in flight per reactor (memory: resync_max_bytes) */
+    bool held_valid;                 /* a request taken from a lane that could not be sent yet */
+    struct fsa_label_request held;
 };
 
 /* ---- small helpers ---------------------------------------------------- */
@@ -222,9 +256,10 @@ const char *fsa_conn_state_name(enum fsa_conn_state s)
 size_t fsa_reactor_subscribe_command(const struct fsa_config *cfg, char *out, size_t cap)
 {
     /* Narrow on purpose: every event subscribed costs FreeSWITCH a queue slot per listener. */
-    int n = snprintf(out, cap, "event plain CHANNEL_CREATE CHANNEL_ANSWER CHANNEL_BRIDGE%s%s HEARTBEAT\n\n",
+    int n = snprintf(out, cap, "event plain CHANNEL_CREATE CHANNEL_ANSWER CHANNEL_BRIDGE%s%s HEARTBEAT%s\n\n",
                      cfg->events_qos ? " CHANNEL_HANGUP_COMPLETE" : "",
-                     cfg->events_rtcp ? " RECV_RTCP_MESSAGE SEND_RTCP_MESSAGE" : "");
+                     cfg->events_rtcp ? " RECV_RTCP_MESSAGE SEND_RTCP_MESSAGE" : "",
+                     cfg->engine.resync_rate ? " BACKGROUND_JOB" : ""); /* the resync's answers */
     return n > 0 && (size_t)n < cap ? (size_t)n : 0;
 }
 
@@ -252,6 +287,10 @@ static void finish_close(struct conn *c)
     }
     c->len = 0;
     esl_framer_init(&c->framer, r->cfg->engine.max_frame_bytes);
+    if (c->list_inflight)
+        r->list_busy = false;
+    c->resync_due = c->list_inflight = false;
+    c->dumps_inflight = 0; /* their legs' points go without labels after resync_label_wait_ms */
     c->out_len = c->out_sent = 0;
     c->send_inflight = c->recv_armed = c->probe_pending = false;
     atomic_store_explicit(&c->st->connected_since_unix_us, 0, memory_order_relaxed);
@@ -422,6 +461,233 @@ static void send_auth(struct conn *c)
     explicit_bzero(cmd, sizeof(cmd));
 }
 
+/* ---- resync ------------------------------------------------------------- */
+
+static unsigned shard_of(const struct fsa_reactor *r, const char *uuid, size_t n)
+{
+    /* The shard hash is a serial multiply per byte (~30 ns): not worth paying to choose among one. */
+    return r->p.nworkers > 1 ? fsa_shard_of(uuid, n, r->p.nworkers) : 0;
+}
+
+/* A payload-less resync message (CHANNEL_LIVE, LABELS_FAILED) for the leg's worker; false when its lane is full. */
+static bool publish_note(struct conn *c, enum fsa_event_kind kind, const char *uuid, size_t n)
+{
+    struct fsa_reactor *r = c->r;
+    unsigned w = shard_of(r, uuid, n);
+    struct fsa_event_msg *m = fsa_lane_acquire_sp(r->p.lanes[w]);
+    r->wake[w] = true;
+    if (!m) {
+        bump(&c->st->resync_dropped_ring_full, 1);
+        return false;
+    }
+    memset(m, 0, offsetof(struct fsa_event_msg, u));
+    m->kind = (uint8_t)kind;
+    m->instance = (uint16_t)c->instance;
+    m->uuid_len = (uint32_t)n;
+    memcpy(m->uuid, uuid, n);
+    m->event_time_us = r->now_wall_us;
+    m->ingest_ns = r->now_ns;
+    fsa_lane_publish_sp(r->p.lanes[w], m);
+    bump(&c->st->events_published[kind], 1);
+    return true;
+}
+
+static bool send_job(struct conn *c, enum fsa_resync_job kind, const char *command, const char *arg)
+{
+    struct fsa_reactor *r = c->r;
+    char job[FSA_JOB_UUID_LEN + 1], cmd[160];
+    fsa_resync_job_uuid(job, r->p.job_nonce, kind, (uint16_t)c->instance, ++r->job_seq);
+    int n = snprintf(cmd, sizeof(cmd), "bgapi %s %s\nJob-UUID: %s\n\n", command, arg, job);
+    return n > 0 && (size_t)n < sizeof(cmd) && queue_cmd(c, cmd, (size_t)n) == 0;
+}
+
+static void end_list(struct conn *c)
+{
+    c->list_inflight = false;
+    c->r->list_busy = false;
+    c->framer.max_frame = c->r->cfg->engine.max_frame_bytes;
+}
+
+/* The list's answer: every Unique-ID goes to its worker, which asks back for the ones it does not know. */
+static void list_answered(struct conn *c, struct fsa_str json)
+{
+    char uuid[FSA_UUID_MAX];
+    size_t pos = 0, n;
+    unsigned skipped = 0, listed = 0;
+    while ((n = fsa_resync_next_uuid(json, &pos, uuid, &skipped)) > 0) {
+        publish_note(c, FSA_EV_CHANNEL_LIVE, uuid, n);
+        listed++;
+    }
+    bump(&c->st->resync_channels, listed);
+    long rows = fsa_resync_row_count(json);
+    if (skipped || (rows >= 0 && (unsigned long)rows != listed))
+        fsa_log_warn(c->icfg->name, "channel list: %u channel(s) read, row_count %ld, %u unusable Unique-ID(s)", listed,
+                     rows, skipped);
+    else
+        fsa_log_info(c->icfg->name, "resync: FreeSWITCH lists %u live channel(s)", listed);
+    end_list(c);
+}
+
+/* A uuid_dump's answer: the channel's headers as CHANNEL_DATA, or LABELS_FAILED for the leg asked about. */
+static void dump_answered(struct conn *c, const struct fsa_bgjob *j)
+{
+    struct fsa_reactor *r = c->r;
+    struct esl_event_scan *sc = &r->scan;
+    const char *err = NULL;
+    if (c->dumps_inflight)
+        c->dumps_inflight--;
+    if (!fsa_str_has_prefix(j->output, "-ERR", 4) &&
+        esl_event_scan(j->output, sc, NULL, &err) == ESL_DECODE_EVENT && sc->kind == FSA_EV_CHANNEL_DATA) {
+        unsigned w = shard_of(r, sc->uuid, sc->uuid_len);
+        struct fsa_event_msg *m = fsa_lane_acquire_sp(r->p.lanes[w]);
+        r->wake[w] = true;
+        if (!m) {
+            bump(&c->st->resync_dropped_ring_full, 1);
+            return;
+        }
+        esl_event_fill(sc, m);
+        m->instance = (uint16_t)c->instance;
+        m->ingest_ns = r->now_ns;
+        fsa_lane_publish_sp(r->p.lanes[w], m);
+        bump(&c->st->events_published[FSA_EV_CHANNEL_DATA], 1);
+        bump(&c->st->resync_dumps_ok, 1);
+        return;
+    }
+    /* "-ERR No such channel!" (it ended meanwhile) or bytes we cannot read: the worker stops waiting. */
+    bump(&c->st->resync_dumps_failed, 1);
+    char uuid[FSA_UUID_MAX];
+    bool cut = false;
+    size_t n = esl_url_decode(j->arg, uuid, sizeof(uuid), &cut);
+    if (n && !cut)
+        publish_note(c, FSA_EV_LABELS_FAILED, uuid, n);
+}
+
+static void handle_bgjob(struct conn *c, struct fsa_str body)
+{
+    struct fsa_bgjob j;
+    uint16_t instance;
+    if (!fsa_resync_bgjob(body, &j))
+        return; /* not ours to judge: another client's job may look like anything */
+    enum fsa_resync_job kind = fsa_resync_job_parse(j.job_uuid, c->r->p.job_nonce, &instance);
+    if (kind == FSA_JOB_NONE || instance != c->instance)
+        return; /* another listener's job (every subscriber sees every BACKGROUND_JOB) */
+    if (kind == FSA_JOB_LIST && c->list_inflight)
+        list_answered(c, j.output);
+    else if (kind == FSA_JOB_DUMP)
+        dump_answered(c, &j);
+}
+
+static struct conn *conn_of_instance(struct fsa_reactor *r, unsigned instance)
+{
+    for (unsigned i = 0; i < r->nconns; i++)
+        if (r->conns[i].instance == instance)
+            return &r->conns[i];
+    return NULL;
+}
+
+/* A worker's request: send its uuid_dump, or tell it at once that none can go. false: try again next tick. */
+static bool serve_request(struct fsa_reactor *r, const struct fsa_label_request *q)
+{
+    struct conn *c = conn_of_instance(r, q->instance);
+    size_t n = q->uuid_len < FSA_UUID_MAX ? q->uuid_len : FSA_UUID_MAX - 1;
+    if (!c)
+        return true; /* not this reactor's instance: a bug upstream, nothing to answer on */
+    if (c->state != FSA_CONN_STREAMING) {
+        bump(&c->st->resync_dumps_unsent, 1);
+        publish_note(c, FSA_EV_LABELS_FAILED, q->uuid, n);
+        return true;
+    }
+    if (c->dumps_inflight >= DUMPS_INFLIGHT_MAX)
+        return false;
+    char uuid[FSA_UUID_MAX];
+    memcpy(uuid, q->uuid, n);
+    uuid[n] = '\0';
+    if (strcspn(uuid, " \r\n") != n) { /* never let a Unique-ID add a line to the command */
+        publish_note(c, FSA_EV_LABELS_FAILED, q->uuid, n);
+        return true;
+    }
+    if (!send_job(c, FSA_JOB_DUMP, "uuid_dump", uuid))
+        return false; /* the command buffer is full: next tick */
+    c->dumps_inflight++;
+    bump(&c->st->resync_dumps, 1);
+    return true;
+}
+
+static bool take_request(struct fsa_reactor *r, struct fsa_label_request *q)
+{
+    for (unsigned k = 0; k < r->p.nworkers; k++) {
+        unsigned w = (r->next_request_lane + k) % r->p.nworkers;
+        struct fsa_label_request *slot = fsa_lane_pop_sc(r->p.requests[w]);
+        if (slot) {
+            *q = *slot;
+            fsa_lane_release_sc(r->p.requests[w], slot);
+            r->next_request_lane = w + 1;
+            return true;
+        }
+    }
+    return false;
+}
+
+static bool start_list(struct conn *c)
+{
+    struct fsa_reactor *r = c->r;
+    size_t want = r->cfg->engine.resync_max_bytes + BUF_SIZE;
+    if (c->cap < want) {
+        char *nb = realloc(c->buf, want); /* untouched pages cost no RSS */
+        if (!nb)
+            return false;
+        c->buf = nb;
+        c->cap = want;
+    }
+    if (!send_job(c, FSA_JOB_LIST, "show", "channels as json"))
+        return false;
+    c->resync_due = false;
+    c->list_inflight = true;
+    c->list_deadline_ns = r->now_ns + LIST_TIMEOUT_NS;
+    c->framer.max_frame = r->cfg->engine.resync_max_bytes;
+    r->list_busy = true;
+    bump(&c->st->resync_lists, 1);
+    return true;
+}
+
+/* Timer tick: refill the bucket, then the lists due, then the workers' requests, while tokens last. */
+static void resync_pump(struct fsa_reactor *r)
+{
+    if (r->resync_rate <= 0 || !r->p.requests)
+        return;
+    double burst = r->resync_rate * TIMER_TICK_MS / 1000.0 + 1.0;
+    r->tokens += r->resync_rate * (double)(r->now_ns - r->tokens_ns) / 1e9;
+    if (r->tokens > burst)
+        r->tokens = burst;
+    r->tokens_ns = r->now_ns;
+    size_t normal_cap = r->cfg->engine.max_frame_bytes + BUF_SIZE;
+    for (unsigned i = 0; i < r->nconns; i++) {
+        struct conn *c = &r->conns[i];
+        if (c->list_inflight && r->now_ns >= c->list_deadline_ns) {
+            fsa_log_warn(c->icfg->name, "channel list not answered in %llu s: resync given up for this session",
+                         (unsigned long long)(LIST_TIMEOUT_NS / 1000000000ull));
+            end_list(c);
+        }
+        if (!c->list_inflight && c->cap > normal_cap && c->len <= normal_cap) {
+            char *nb = realloc(c->buf, normal_cap); /* the list is done: give its memory back */
+            if (nb) {
+                c->buf = nb;
+                c->cap = normal_cap;
+            }
+        }
+        if (c->state == FSA_CONN_STREAMING && c->resync_due && !r->list_busy && r->tokens >= 1.0 && start_list(c))
+            r->tokens -= 1.0;
+    }
+    while (r->tokens >= 1.0) {
+        if (!r->held_valid && !(r->held_valid = take_request(r, &r->held)))
+            break;
+        if (!serve_request(r, &r->held))
+            break;
+        r->held_valid = false;
+        r->tokens -= 1.0;
+    }
+}
+
 /* ---- events -------------------------------------------------------------- */
 
 static void handle_event(struct conn *c, struct fsa_str body)
@@ -429,15 +695,19 @@ static void handle_event(struct conn *c, struct fsa_str body)
     struct fsa_reactor *r = c->r;
     struct esl_event_scan *sc = &r->scan;
     const char *err = NULL;
+    struct fsa_str name;
     bump(&c->st->events_received, 1);
     atomic_store_explicit(&c->st->last_event_unix_us, r->now_wall_us, memory_order_relaxed);
 
     /* Scan first: the Unique-ID picks the lane, and the message is then written straight into its slot. */
-    switch (esl_event_scan(body, sc, NULL, &err)) {
+    switch (esl_event_scan(body, sc, &name, &err)) {
     case ESL_DECODE_HEARTBEAT:
         bump(&c->st->heartbeats, 1);
         return;
     case ESL_DECODE_OTHER:
+        bump(&c->st->events_other, 1);
+        if (FSA_STR_IS(name, "BACKGROUND_JOB"))
+            handle_bgjob(c, body);
         return;
     case ESL_DECODE_ERROR:
         bump(&c->st->events_decode_errors, 1);
@@ -450,8 +720,9 @@ static void handle_event(struct conn *c, struct fsa_str body)
     case ESL_DECODE_EVENT:
         break;
     }
-    /* The shard hash is a serial multiply per byte (~30 ns): not worth paying to choose among one. */
-    unsigned w = r->p.nworkers > 1 ? fsa_shard_of(sc->uuid, sc->uuid_len, r->p.nworkers) : 0;
+    if (sc->kind == FSA_EV_CHANNEL_DATA)
+        return; /* only a uuid_dump's answer means something (dump_answered), not a stray event */
+    unsigned w = shard_of(r, sc->uuid, sc->uuid_len);
     struct fsa_event_msg *m = fsa_lane_acquire_sp(r->p.lanes[w]);
     if (!m) {
         bump(&c->st->events_dropped_ring_full, 1);
@@ -494,6 +765,7 @@ static void handle_frame(struct conn *c, const struct esl_frame *f)
             if (fsa_str_has_prefix(f->reply_text, "+OK", 3)) {
                 set_state(c, FSA_CONN_STREAMING);
                 c->streaming_since_ns = r->now_ns;
+                c->resync_due = r->resync_rate > 0 && r->p.requests; /* every (re)connect: legs may be up */
                 bump(&c->st->connects, 1);
                 atomic_store_explicit(&c->st->connected_since_unix_us, fsa_wall_ns() / 1000, memory_order_relaxed);
                 atomic_store_explicit(&c->st->last_fault, FSA_FAULT_NONE, memory_order_relaxed);
@@ -749,6 +1021,10 @@ int fsa_reactor_create(const struct fsa_reactor_params *params, struct fsa_react
     r->connect_ts.tv_sec = r->cfg->engine.connect_timeout_ms / 1000;
     r->connect_ts.tv_nsec = (long long)(r->cfg->engine.connect_timeout_ms % 1000) * 1000000LL;
     r->subscribe_len = fsa_reactor_subscribe_command(r->cfg, r->subscribe_cmd, sizeof(r->subscribe_cmd));
+    /* This reactor's share of the agent's api-call budget (resync_rate is for the whole agent). */
+    r->resync_rate = params->requests && params->nreactors ? (double)r->cfg->engine.resync_rate / params->nreactors : 0;
+    r->tokens = 1.0;
+    r->tokens_ns = fsa_mono_ns();
     r->wake = calloc(params->nworkers ? params->nworkers : 1, sizeof(bool));
     r->conns = calloc(params->ninstances ? params->ninstances : 1, sizeof(*r->conns));
     /* The caller's arrays are its own: keep copies. */
@@ -765,6 +1041,17 @@ int fsa_reactor_create(const struct fsa_reactor_params *params, struct fsa_react
     }
     r->p.lanes = r->lanes;
     r->p.bells = r->bells;
+    if (params->requests) {
+        r->requests = calloc(params->nworkers ? params->nworkers : 1, sizeof(*r->requests));
+        if (!r->requests) {
+            *why = "out of memory";
+            fsa_reactor_destroy(r);
+            return -ENOMEM;
+        }
+        for (unsigned w = 0; w < params->nworkers; w++)
+            r->requests[w] = params->requests[w];
+        r->p.requests = r->requests;
+    }
     r->p.instances = NULL;
     r->nconns = params->ninstances;
     size_t cap = r->cfg->engine.max_frame_bytes + BUF_SIZE;
@@ -865,6 +1152,7 @@ void fsa_reactor_destroy(struct fsa_reactor *r)
     free(r->wake);
     free(r->lanes);
     free(r->bells);
+    free(r->requests);
     free(r);
 }
 
@@ -921,6 +1209,7 @@ int fsa_reactor_run(struct fsa_reactor *r)
         if (r->now_ns - r->last_timer_ns >= TIMER_TICK_MS * 1000000ull) {
             r->last_timer_ns = r->now_ns;
             run_timers(r);
+            resync_pump(r);
         }
     }
 

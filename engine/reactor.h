@@ -73,12 +73,21 @@ struct fsa_instance_stats {
     atomic_uint_fast64_t frames_received;
     atomic_uint_fast64_t events_received;      /* every event frame, used or not */
     atomic_uint_fast64_t heartbeats;
+    atomic_uint_fast64_t events_other;         /* valid events the calculators do not use (BACKGROUND_JOB, ...) */
     atomic_uint_fast64_t events_published[FSA_EV_KIND_COUNT];
     atomic_uint_fast64_t events_dropped_ring_full;
     atomic_uint_fast64_t events_decode_errors;
     atomic_uint_fast64_t connects;             /* sessions that reached streaming */
     atomic_uint_fast64_t reconnects;           /* connect attempts after the first */
     atomic_uint_fast64_t faults[FSA_FAULT_COUNT];
+    /* Resume (reactor.c "Resync"): api calls sent, and what came of them. */
+    atomic_uint_fast64_t resync_lists;          /* `bgapi show channels as json` sent */
+    atomic_uint_fast64_t resync_channels;       /* Unique-IDs the lists named */
+    atomic_uint_fast64_t resync_dumps;          /* `bgapi uuid_dump` sent */
+    atomic_uint_fast64_t resync_dumps_ok;       /* answered with the channel's headers */
+    atomic_uint_fast64_t resync_dumps_failed;   /* -ERR (the channel ended), or unreadable */
+    atomic_uint_fast64_t resync_dumps_unsent;   /* asked for while the connection was down */
+    atomic_uint_fast64_t resync_dropped_ring_full; /* answers lost to a full lane */
 };
 
 struct fsa_reactor;
@@ -92,6 +101,13 @@ struct fsa_reactor_params {
     struct fsa_doorbell **bells;      /* [worker] */
     unsigned nworkers;
     struct fsa_instance_stats *stats; /* [global instance index] */
+    /*
+     * [worker]: lanes of struct fsa_label_request this reactor consumes (NULL:
+     * no resync): workers ask here for the labels of legs learnt mid-call.
+     */
+    struct fsa_lane **requests;
+    unsigned nreactors; /* the agent's: resync_rate is shared among them */
+    uint32_t job_nonce; /* marks this process's BACKGROUND_JOBs (resync.h); the agent picks it at random */
 };
 
 /* 0 or -errno; *why names what failed (static string). */

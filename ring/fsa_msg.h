@@ -33,6 +33,17 @@ enum fsa_event_kind {
     FSA_EV_CHANNEL_HANGUP_COMPLETE,
     FSA_EV_RECV_RTCP, /* RECV_RTCP_MESSAGE: far end's report on what we send */
     FSA_EV_SEND_RTCP, /* SEND_RTCP_MESSAGE: our report on what we receive */
+    /*
+     * Resume (a leg learnt mid-call): the reactor's answers to the resync it
+     * runs on every (re)connect. CHANNEL_DATA is `uuid_dump`'s body (the
+     * channel headers of CHANNEL_CREATE: the leg's labels); CHANNEL_LIVE says
+     * `show channels` listed the Unique-ID (no payload); LABELS_FAILED says a
+     * uuid_dump asked for by a worker failed (the channel ended meanwhile, or
+     * the connection went away before the answer).
+     */
+    FSA_EV_CHANNEL_DATA,
+    FSA_EV_CHANNEL_LIVE,
+    FSA_EV_LABELS_FAILED,
     FSA_EV_KIND_COUNT
 };
 
@@ -137,11 +148,25 @@ struct fsa_event_msg {
     } u;
 };
 
+/*
+ * A worker asks the reactor serving `instance` for a leg's labels (a
+ * `bgapi uuid_dump`): one per leg learnt mid-call that neither its events
+ * nor the store labelled. The answer comes back on the event lanes as
+ * FSA_EV_CHANNEL_DATA or FSA_EV_LABELS_FAILED.
+ */
+struct fsa_label_request {
+    uint16_t instance;
+    uint8_t uuid_len; /* 1..FSA_UUID_MAX-1 */
+    char uuid[FSA_UUID_MAX];
+};
+
 /* Bytes of a message that carry meaning for its kind: what a copy must move. */
 static inline unsigned fsa_event_msg_used_size(const struct fsa_event_msg *m)
 {
     if (m->kind == FSA_EV_RECV_RTCP || m->kind == FSA_EV_SEND_RTCP)
         return (unsigned)(__builtin_offsetof(struct fsa_event_msg, u) + sizeof(struct fsa_rtcp_payload));
+    if (m->kind == FSA_EV_CHANNEL_LIVE || m->kind == FSA_EV_LABELS_FAILED)
+        return (unsigned)__builtin_offsetof(struct fsa_event_msg, u);
     return (unsigned)sizeof(struct fsa_event_msg);
 }
 
