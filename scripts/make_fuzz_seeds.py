@@ -1,10 +1,15 @@
 #!/usr/bin/env python3
 """Cut the ESL fuzz seed corpora from the real FreeSWITCH captures.
 
-    scripts/make_fuzz_seeds.py [--fixtures DIR] [--out fuzz/corpus]
+    scripts/make_fuzz_seeds.py [--fixtures DIR] [--out fuzz/corpus] [--only esl_frame,esl_event,resync]
 
-Writes fuzz/corpus/esl_frame/ and fuzz/corpus/esl_event/ (old seeds there are
-removed first). Deterministic: the same captures give the same files.
+Writes fuzz/corpus/esl_frame/, fuzz/corpus/esl_event/ and fuzz/corpus/resync/
+(old seeds there are removed first: --only keeps the others, and what long
+runs merged into them). Deterministic: the same captures give the same files.
+
+resync seeds are the bodies of the FreeSWITCH 1.11.1 `api`/`bgapi` replies
+(freeswitch-1.11.1-api beside the captures): BACKGROUND_JOB events with a
+channel list or a uuid_dump, the lists and dumps themselves, the errors.
 
 esl_frame seeds are the input layout of fuzz/fuzz_esl_frame.c: 2 bytes of
 max_frame - 16 (little-endian), 8 read sizes, then server bytes. Most are
@@ -28,6 +33,7 @@ import struct
 HERE = pathlib.Path(__file__).resolve().parent
 DEFAULT_FIXTURES = HERE.parent / "tests" / "fixtures" / "freeswitch-1.11.2"
 DEFAULT_OUT = HERE.parent / "fuzz" / "corpus"
+DEFAULT_API = HERE.parent / "tests" / "fixtures" / "freeswitch-1.11.1-api"
 
 
 def frames(data):
@@ -69,7 +75,10 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--fixtures", default=str(DEFAULT_FIXTURES))
     ap.add_argument("--out", default=str(DEFAULT_OUT))
+    ap.add_argument("--api", default=str(DEFAULT_API))
+    ap.add_argument("--only", default="esl_frame,esl_event,resync")
     args = ap.parse_args()
+    only = set(args.only.split(","))
     fx = pathlib.Path(args.fixtures)
     plain = frames((fx / "fs-plain-all.raw").read_bytes())
     jsn = frames((fx / "fs-json-all.raw").read_bytes())
@@ -177,8 +186,14 @@ def main():
     fr["garbage.bin"] = frame_seed(bytes((i * 37 + 11) % 256 for i in range(300)), max_frame=64,
                                    reads=(1, 2, 3, 4, 5, 6, 7, 8))
 
+    rs = {}
+    for f in sorted(pathlib.Path(args.api).glob("*.raw")):
+        head, _, body = f.read_bytes().partition(b"\n\n")
+        rs[f.stem + ".txt"] = body
     out = pathlib.Path(args.out)
-    for sub, files in (("esl_event", ev), ("esl_frame", fr)):
+    for sub, files in (("esl_event", ev), ("esl_frame", fr), ("resync", rs)):
+        if sub not in only:
+            continue
         d = out / sub
         if d.exists():
             shutil.rmtree(d)

@@ -8,7 +8,7 @@
    and the last (k = 20) says 50. Agent A exports the first seconds and is stopped; agent B,
    started on the same Redis, carries the legs on. Summed over both agents, the packets_lost
    deltas of each leg's inbound reports must come to exactly 50: B continues from A's stored
-   cumulative value. (Counting from 0 again, as memory mode must, would add A's last value.)"""
+   cumulative value. (Memory mode has no base after a restart: there the first report only sets it.)"""
 import os
 import socket
 import subprocess
