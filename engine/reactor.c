@@ -2,7 +2,9 @@
  * reactor: io_uring event loop for a share of the FreeSWITCH connections.
  *
  * Life of a connection (struct conn):
- *   IDLE/BACKOFF --timer--> CONNECTING (connect + linked timeout)
+ *   IDLE/BACKOFF --timer--> CONNECTING (a host name is first looked up off
+ *       this thread, getaddrinfo_a, polled on the timer tick and bounded by
+ *       connect_timeout_ms; then connect + linked timeout)
  *   CONNECTING --ok--> AUTHENTICATING: multishot recv armed; we wait for
  *       auth/request, answer "auth <pw>", wait for "+OK accepted"
  *   AUTHENTICATING --+OK--> SUBSCRIBING: "event plain <list>", wait for +OK
@@ -106,6 +108,12 @@ struct conn {
 
     struct sockaddr_storage addr;
     socklen_t addrlen;
+    /* A host name is looked up off this thread (getaddrinfo_a); numeric hosts resolve inline. */
+    struct gaicb gai;
+    struct addrinfo gai_hints;
+    char gai_port[8];
+    bool resolving; /* the lookup is in flight: gai is glibc's until it ends, even after a timeout */
+    uint64_t resolve_deadline_ns;
 
     uint64_t backoff_ms;
     uint64_t next_attempt_ns;
@@ -353,42 +361,101 @@ static void begin_close(struct conn *c, enum fsa_fault fault, const char *detail
         finish_close(c);
 }
 
-static int resolve(struct conn *c)
+static void take_address(struct conn *c, const struct addrinfo *res)
 {
-    char port[8];
-    snprintf(port, sizeof(port), "%u", (unsigned)c->icfg->port);
-    struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM, .ai_flags = AI_NUMERICSERV};
+    size_t n = res->ai_addrlen < sizeof(c->addr) ? res->ai_addrlen : sizeof(c->addr);
+    memcpy(&c->addr, res->ai_addr, n);
+    c->addrlen = (socklen_t)n;
+}
+
+/* A numeric host (the common case) never touches a resolver, so never blocks: 0, else -1. */
+static int resolve_numeric(struct conn *c)
+{
+    snprintf(c->gai_port, sizeof(c->gai_port), "%u", (unsigned)c->icfg->port);
+    struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM,
+                             .ai_flags = AI_NUMERICSERV | AI_NUMERICHOST};
     struct addrinfo *res = NULL;
-    /* Numeric hosts (the common case) never touch a resolver, so never block. */
-    hints.ai_flags |= AI_NUMERICHOST;
-    int rc = getaddrinfo(c->icfg->host, port, &hints, &res);
-    if (rc != 0) {
-        hints.ai_flags &= ~AI_NUMERICHOST;
-        rc = getaddrinfo(c->icfg->host, port, &hints, &res);
-    }
-    if (rc != 0 || !res)
+    if (getaddrinfo(c->icfg->host, c->gai_port, &hints, &res) != 0 || !res)
         return -1;
-    memcpy(&c->addr, res->ai_addr, res->ai_addrlen);
-    c->addrlen = res->ai_addrlen;
+    take_address(c, res);
     freeaddrinfo(res);
     return 0;
 }
 
+/*
+ * A host name: getaddrinfo_a runs the lookup in glibc's own thread (a DNS
+ * server that does not answer would otherwise stall every connection of
+ * this reactor); the timer tick polls it (check_resolve), bounded by
+ * connect_timeout_ms.
+ */
+static void start_resolve(struct conn *c)
+{
+    if (c->resolving) { /* the last lookup outlived its deadline and is still running */
+        begin_close(c, FSA_FAULT_RESOLVE, "previous lookup still running");
+        return;
+    }
+    memset(&c->gai, 0, sizeof(c->gai));
+    c->gai_hints = (struct addrinfo){.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM, .ai_flags = AI_NUMERICSERV};
+    c->gai.ar_name = c->icfg->host;
+    c->gai.ar_service = c->gai_port;
+    c->gai.ar_request = &c->gai_hints;
+    struct gaicb *list[1] = {&c->gai};
+    int rc = getaddrinfo_a(GAI_NOWAIT, list, 1, NULL);
+    if (rc != 0) {
+        begin_close(c, FSA_FAULT_RESOLVE, gai_strerror(rc));
+        return;
+    }
+    c->resolving = true;
+    c->resolve_deadline_ns = c->r->now_ns + (uint64_t)c->r->cfg->engine.connect_timeout_ms * 1000000ull;
+}
+
+static void connect_now(struct conn *c);
+
+/* Timer tick: has the lookup ended? A late answer (after a timeout) is only freed. */
+static void check_resolve(struct conn *c)
+{
+    int e = gai_error(&c->gai);
+    bool waiting = c->state == FSA_CONN_CONNECTING && c->fd < 0;
+    if (e == EAI_INPROGRESS) {
+        if (waiting && c->r->now_ns >= c->resolve_deadline_ns) {
+            gai_cancel(&c->gai);
+            begin_close(c, FSA_FAULT_RESOLVE, "lookup timed out");
+        }
+        return;
+    }
+    c->resolving = false;
+    struct addrinfo *res = c->gai.ar_result;
+    c->gai.ar_result = NULL;
+    if (waiting) {
+        if (e == 0 && res) {
+            take_address(c, res);
+            connect_now(c);
+        } else {
+            begin_close(c, FSA_FAULT_RESOLVE, e ? gai_strerror(e) : c->icfg->host);
+        }
+    }
+    if (res)
+        freeaddrinfo(res);
+}
+
 static void start_connect(struct conn *c)
 {
-    struct fsa_reactor *r = c->r;
     if (c->ever_attempted)
         bump(&c->st->reconnects, 1);
     c->ever_attempted = true;
     c->fault = FSA_FAULT_NONE;
     c->decode_error_logged = false;
+    c->fd = -1;
     set_state(c, FSA_CONN_CONNECTING);
+    if (resolve_numeric(c) == 0)
+        connect_now(c);
+    else
+        start_resolve(c);
+}
 
-    if (resolve(c) != 0) {
-        c->fd = -1;
-        begin_close(c, FSA_FAULT_RESOLVE, c->icfg->host);
-        return;
-    }
+static void connect_now(struct conn *c)
+{
+    struct fsa_reactor *r = c->r;
     c->fd = socket(c->addr.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
     if (c->fd < 0) {
         begin_close(c, FSA_FAULT_CONNECT_ERROR, strerror(errno));
@@ -968,6 +1035,8 @@ static void run_timers(struct fsa_reactor *r)
     bool stopping = atomic_load_explicit(&r->stop, memory_order_relaxed);
     for (unsigned i = 0; i < r->nconns; i++) {
         struct conn *c = &r->conns[i];
+        if (c->resolving)
+            check_resolve(c);
         switch (c->state) {
         case FSA_CONN_IDLE:
         case FSA_CONN_BACKOFF:
@@ -1143,12 +1212,24 @@ void fsa_reactor_destroy(struct fsa_reactor *r)
     if (r->br)
         munmap(r->br, r->br_bytes);
     free(r->bufs);
+    bool lookups_running = false;
     for (unsigned i = 0; r->conns && i < r->nconns; i++) {
-        if (r->conns[i].fd >= 0)
-            close(r->conns[i].fd);
-        free(r->conns[i].buf);
+        struct conn *c = &r->conns[i];
+        if (c->resolving && gai_cancel(&c->gai) != EAI_CANCELED) {
+            const struct gaicb *list[1] = {&c->gai};
+            struct timespec wait = {.tv_sec = 2, .tv_nsec = 0};
+            gai_suspend(list, 1, &wait);
+        }
+        if (c->resolving && gai_error(&c->gai) == EAI_INPROGRESS)
+            lookups_running = true; /* glibc still owns c->gai: the connections must outlive it */
+        else if (c->gai.ar_result)
+            freeaddrinfo(c->gai.ar_result);
+        if (c->fd >= 0)
+            close(c->fd);
+        free(c->buf);
     }
-    free(r->conns);
+    if (!lookups_running)
+        free(r->conns);
     free(r->wake);
     free(r->lanes);
     free(r->bells);
