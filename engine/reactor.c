@@ -3,8 +3,8 @@
  *
  * Life of a connection (struct conn):
  *   IDLE/BACKOFF --timer--> CONNECTING (a host name is first looked up off
- *       this thread, getaddrinfo_a, polled on the timer tick and bounded by
- *       connect_timeout_ms; then connect + linked timeout)
+ *       this thread, by a lookup thread polled on the timer tick and bounded
+ *       by connect_timeout_ms; then connect + linked timeout)
  *   CONNECTING --ok--> AUTHENTICATING: multishot recv armed; we wait for
  *       auth/request, answer "auth <pw>", wait for "+OK accepted"
  *   AUTHENTICATING --+OK--> SUBSCRIBING: "event plain <list>", wait for +OK
@@ -47,6 +47,7 @@
 #include <netdb.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <pthread.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -108,11 +109,8 @@ struct conn {
 
     struct sockaddr_storage addr;
     socklen_t addrlen;
-    /* A host name is looked up off this thread (getaddrinfo_a); numeric hosts resolve inline. */
-    struct gaicb gai;
-    struct addrinfo gai_hints;
-    char gai_port[8];
-    bool resolving; /* the lookup is in flight: gai is glibc's until it ends, even after a timeout */
+    /* A host name is looked up by a thread of its own (struct lookup); numeric hosts resolve inline. */
+    struct lookup *lookup; /* in flight, or NULL */
     uint64_t resolve_deadline_ns;
 
     uint64_t backoff_ms;
@@ -371,11 +369,12 @@ static void take_address(struct conn *c, const struct addrinfo *res)
 /* A numeric host (the common case) never touches a resolver, so never blocks: 0, else -1. */
 static int resolve_numeric(struct conn *c)
 {
-    snprintf(c->gai_port, sizeof(c->gai_port), "%u", (unsigned)c->icfg->port);
+    char port[8];
+    snprintf(port, sizeof(port), "%u", (unsigned)c->icfg->port);
     struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM,
                              .ai_flags = AI_NUMERICSERV | AI_NUMERICHOST};
     struct addrinfo *res = NULL;
-    if (getaddrinfo(c->icfg->host, c->gai_port, &hints, &res) != 0 || !res)
+    if (getaddrinfo(c->icfg->host, port, &hints, &res) != 0 || !res)
         return -1;
     take_address(c, res);
     freeaddrinfo(res);
@@ -383,59 +382,111 @@ static int resolve_numeric(struct conn *c)
 }
 
 /*
- * A host name: getaddrinfo_a runs the lookup in glibc's own thread (a DNS
+ * A host name: getaddrinfo runs in a short-lived thread of its own (a DNS
  * server that does not answer would otherwise stall every connection of
- * this reactor); the timer tick polls it (check_resolve), bounded by
- * connect_timeout_ms.
+ * this reactor for glibc's 5 s per try); the timer tick polls it
+ * (check_resolve), bounded by connect_timeout_ms. Not getaddrinfo_a: its
+ * helper threads are created inside glibc, where ThreadSanitizer cannot see
+ * them (the process crashes under TSan). The lookup is shared by the thread
+ * and the connection and freed by whichever lets go last, so a connection
+ * that gives up on it (timeout, stop) never waits for the thread.
  */
+struct lookup {
+    atomic_int refs;
+    atomic_bool done;
+    int rc; /* getaddrinfo's, valid once done */
+    struct sockaddr_storage addr;
+    socklen_t addrlen;
+    char host[FSA_HOST_MAX];
+    char port[8];
+};
+
+static void lookup_release(struct lookup *l)
+{
+    if (atomic_fetch_sub_explicit(&l->refs, 1, memory_order_acq_rel) == 1)
+        free(l);
+}
+
+static void *lookup_main(void *arg)
+{
+    struct lookup *l = arg;
+    struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM, .ai_flags = AI_NUMERICSERV};
+    struct addrinfo *res = NULL;
+    l->rc = getaddrinfo(l->host, l->port, &hints, &res);
+    if (l->rc == 0 && res) {
+        size_t n = res->ai_addrlen < sizeof(l->addr) ? res->ai_addrlen : sizeof(l->addr);
+        memcpy(&l->addr, res->ai_addr, n);
+        l->addrlen = (socklen_t)n;
+    } else if (l->rc == 0) {
+        l->rc = EAI_NONAME;
+    }
+    if (res)
+        freeaddrinfo(res);
+    atomic_store_explicit(&l->done, true, memory_order_release);
+    lookup_release(l);
+    return NULL;
+}
+
 static void start_resolve(struct conn *c)
 {
-    if (c->resolving) { /* the last lookup outlived its deadline and is still running */
-        begin_close(c, FSA_FAULT_RESOLVE, "previous lookup still running");
+    if (c->lookup) { /* cannot happen: a lookup ends or is let go before the next attempt */
+        lookup_release(c->lookup);
+        c->lookup = NULL;
+    }
+    struct lookup *l = calloc(1, sizeof(*l));
+    if (!l) {
+        begin_close(c, FSA_FAULT_RESOLVE, "out of memory");
         return;
     }
-    memset(&c->gai, 0, sizeof(c->gai));
-    c->gai_hints = (struct addrinfo){.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM, .ai_flags = AI_NUMERICSERV};
-    c->gai.ar_name = c->icfg->host;
-    c->gai.ar_service = c->gai_port;
-    c->gai.ar_request = &c->gai_hints;
-    struct gaicb *list[1] = {&c->gai};
-    int rc = getaddrinfo_a(GAI_NOWAIT, list, 1, NULL);
+    atomic_init(&l->refs, 2); /* the thread's and the connection's */
+    atomic_init(&l->done, false);
+    snprintf(l->host, sizeof(l->host), "%s", c->icfg->host);
+    snprintf(l->port, sizeof(l->port), "%u", (unsigned)c->icfg->port);
+    pthread_attr_t attr;
+    pthread_t tid;
+    pthread_attr_init(&attr);
+    pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+    int rc = pthread_create(&tid, &attr, lookup_main, l);
+    pthread_attr_destroy(&attr);
     if (rc != 0) {
-        begin_close(c, FSA_FAULT_RESOLVE, gai_strerror(rc));
+        free(l);
+        begin_close(c, FSA_FAULT_RESOLVE, strerror(rc));
         return;
     }
-    c->resolving = true;
+    c->lookup = l;
     c->resolve_deadline_ns = c->r->now_ns + (uint64_t)c->r->cfg->engine.connect_timeout_ms * 1000000ull;
 }
 
 static void connect_now(struct conn *c);
 
-/* Timer tick: has the lookup ended? A late answer (after a timeout) is only freed. */
+/* Timer tick: has the lookup ended? Past its deadline the connection lets go of it (the thread finishes alone). */
 static void check_resolve(struct conn *c)
 {
-    int e = gai_error(&c->gai);
-    bool waiting = c->state == FSA_CONN_CONNECTING && c->fd < 0;
-    if (e == EAI_INPROGRESS) {
-        if (waiting && c->r->now_ns >= c->resolve_deadline_ns) {
-            gai_cancel(&c->gai);
+    struct lookup *l = c->lookup;
+    if (c->state != FSA_CONN_CONNECTING) { /* closed meanwhile (stop): the answer is no longer wanted */
+        c->lookup = NULL;
+        lookup_release(l);
+        return;
+    }
+    if (!atomic_load_explicit(&l->done, memory_order_acquire)) {
+        if (c->r->now_ns >= c->resolve_deadline_ns) {
+            c->lookup = NULL;
+            lookup_release(l);
             begin_close(c, FSA_FAULT_RESOLVE, "lookup timed out");
         }
         return;
     }
-    c->resolving = false;
-    struct addrinfo *res = c->gai.ar_result;
-    c->gai.ar_result = NULL;
-    if (waiting) {
-        if (e == 0 && res) {
-            take_address(c, res);
-            connect_now(c);
-        } else {
-            begin_close(c, FSA_FAULT_RESOLVE, e ? gai_strerror(e) : c->icfg->host);
-        }
+    c->lookup = NULL;
+    if (l->rc == 0) {
+        memcpy(&c->addr, &l->addr, l->addrlen);
+        c->addrlen = l->addrlen;
+        lookup_release(l);
+        connect_now(c);
+    } else {
+        const char *why = gai_strerror(l->rc);
+        lookup_release(l);
+        begin_close(c, FSA_FAULT_RESOLVE, why);
     }
-    if (res)
-        freeaddrinfo(res);
 }
 
 static void start_connect(struct conn *c)
@@ -1035,7 +1086,7 @@ static void run_timers(struct fsa_reactor *r)
     bool stopping = atomic_load_explicit(&r->stop, memory_order_relaxed);
     for (unsigned i = 0; i < r->nconns; i++) {
         struct conn *c = &r->conns[i];
-        if (c->resolving)
+        if (c->lookup)
             check_resolve(c);
         switch (c->state) {
         case FSA_CONN_IDLE:
@@ -1212,24 +1263,15 @@ void fsa_reactor_destroy(struct fsa_reactor *r)
     if (r->br)
         munmap(r->br, r->br_bytes);
     free(r->bufs);
-    bool lookups_running = false;
     for (unsigned i = 0; r->conns && i < r->nconns; i++) {
         struct conn *c = &r->conns[i];
-        if (c->resolving && gai_cancel(&c->gai) != EAI_CANCELED) {
-            const struct gaicb *list[1] = {&c->gai};
-            struct timespec wait = {.tv_sec = 2, .tv_nsec = 0};
-            gai_suspend(list, 1, &wait);
-        }
-        if (c->resolving && gai_error(&c->gai) == EAI_INPROGRESS)
-            lookups_running = true; /* glibc still owns c->gai: the connections must outlive it */
-        else if (c->gai.ar_result)
-            freeaddrinfo(c->gai.ar_result);
+        if (c->lookup)
+            lookup_release(c->lookup); /* a thread still looking frees it when it ends */
         if (c->fd >= 0)
             close(c->fd);
         free(c->buf);
     }
-    if (!lookups_running)
-        free(r->conns);
+    free(r->conns);
     free(r->wake);
     free(r->lanes);
     free(r->bells);
