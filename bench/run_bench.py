@@ -14,6 +14,10 @@ bench/otlp_sink, a local OTLP/gRPC endpoint fast enough not to be what is measur
            counter, event age p50/p99 over the measured window (FreeSWITCH fired it -> encoded into
            an OTLP request; from two scrapes of the agent's /metrics histograms), fsagent's own share
            of it, the batch wait apart, RSS, sleeps per thread
+  resume   an agent SIGKILLed and started again while 4 instances x 1,000 calls (8,000 legs) are up,
+           memory store, at engine.resync_rate 200 (the default) and 1000: seconds until every live
+           leg is labelled again (uuid_dump answered), api calls/s FreeSWITCH saw, how the waits for
+           labels ended (received in time, timed out), and every drop
 
   bench/run_bench.py --build build-release [--sections ingest,memory,carrier] [--json out.json]
 Benchmarks are not tests: nothing here passes or fails, it reports.
@@ -111,8 +115,12 @@ class Run:
                    inst, self.http_port, sink_port, "  worker_threads: %d\n" % workers if workers else "", agent_yaml)
         path = os.path.join(self.tmp, "config.yaml")
         open(path, "w").write(cfg)
-        self.err_path = os.path.join(self.tmp, "agent.err")
-        self.agent = subprocess.Popen([os.path.join(build, "fsagent"), "--config", path],
+        self.build, self.config_path = build, path
+        self.start_agent()
+
+    def start_agent(self):
+        self.err_path = os.path.join(self.tmp, "agent-%d.err" % time.monotonic_ns())
+        self.agent = subprocess.Popen([os.path.join(self.build, "fsagent"), "--config", self.config_path],
                                       stderr=open(self.err_path, "w"), stdout=subprocess.DEVNULL)
 
     def stats(self, msg="stats"):
@@ -312,6 +320,47 @@ def section_carrier(build, out, seconds, window, agent_yaml=""):
         print("| drops: %s | %d |" % (k, v))
 
 
+def section_resume(build, out, ninst=4, calls=1000, rates=(200, 1000)):
+    """Restart under live calls: the first agent learns every leg from its CHANNEL_CREATE, is
+    SIGKILLed, and a second one (same config, memory store) relearns them from FreeSWITCH."""
+    rows = []
+    legs = ninst * calls * 2
+    for rate in rates:
+        r = Run(build, ninst, ["--calls", calls, "--cps", 500, "--call-duration", 3600, "--rtcp-interval-ms", 5000,
+                               "--heartbeat", 5], agent_yaml="  resync_rate: %d\n" % rate)
+        r.wait_stats(lambda s: s["calc"]["legs_active"] >= legs, 120)
+        r.agent.kill()
+        r.agent.wait()
+        time.sleep(1)
+        t0 = time.time()
+        r.start_agent()
+        done = r.wait_stats(lambda s: sum(i["resync"]["dumps_ok"] + i["resync"]["dumps_failed"]
+                                          for i in s["instances"].values()) >= legs, legs / rate * 3 + 60)
+        labelled_s = time.time() - t0 if done else None
+        time.sleep(1)
+        s = r.stats()
+        final, sim = r.stop()
+        calls_sent = sum(i["resync"]["lists"] + i["resync"]["dumps"] for i in final["instances"].values())
+        lab = final["calc"]["labels"]
+        rows.append({"rate": rate, "legs": legs, "labelled_s": labelled_s,
+                     "api_calls_per_s": calls_sent / labelled_s if labelled_s else None,
+                     "labels": lab, "legs_learnt": final["calc"]["legs_learnt"],
+                     "active_after": s["calc"]["legs_active"] if s else None, "drops": drops(final, sim)})
+    out["resume"] = rows
+    print("\n### Resume: agent SIGKILLed and restarted under %s live legs (%d instances x %s calls), memory store\n"
+          % ("{:,}".format(legs), ninst, "{:,}".format(calls)))
+    print("| engine.resync_rate | seconds until every leg is labelled | api calls/s seen by FreeSWITCH | labels "
+          "received in time / timed out (points sent unlabelled) / failed | events parked / park full | drops |")
+    print("|---:|---:|---:|---|---|---:|")
+    for x in rows:
+        lab = x["labels"]
+        print("| %d | %s | %s | %s / %s / %s | %s / %s | %d |" % (
+            x["rate"], "%.1f" % x["labelled_s"] if x["labelled_s"] else "not within the bound",
+            "%.0f" % x["api_calls_per_s"] if x["api_calls_per_s"] else "-", "{:,}".format(lab["received"]),
+            "{:,}".format(lab["timeout"]), "{:,}".format(lab["failed"]), "{:,}".format(lab["parked"]),
+            "{:,}".format(lab["park_full"]), sum(x["drops"].values())))
+
+
 def section_ingest(build, out, events, runs):
     """fsabench's own table: the plain reader and the full pipeline on the same fssim streams, from 1, 8
     and 64 instances (1M events split over them, 10,000 legs in all), best of `runs`."""
@@ -340,6 +389,8 @@ def main():
             section_ingest(a.build, out, a.events, a.runs)
         elif sec == "memory":
             section_memory(a.build, out)
+        elif sec == "resume":
+            section_resume(a.build, out)
         elif sec == "carrier":
             section_carrier(a.build, out, a.carrier_seconds, a.carrier_window, a.agent_yaml.replace('\\n', '\n'))
         sys.stdout.flush()
