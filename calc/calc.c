@@ -135,6 +135,7 @@ enum counter {
     C_LABELS_UNREQUESTED,
     C_EVENTS_PARKED,
     C_PARK_FULL,
+    C_LEGS_GONE,
     C_QOS_GENERATED,
     C_LABELS_FULL,
     C_STORE_LOADS,
@@ -209,6 +210,7 @@ void fsa_calc_stats_read(const struct fsa_calc *c, struct fsa_calc_stats *o)
     o->labels_unrequested = R(C_LABELS_UNREQUESTED);
     o->events_parked = R(C_EVENTS_PARKED);
     o->park_full = R(C_PARK_FULL);
+    o->legs_gone = R(C_LEGS_GONE);
     o->qos_generated = R(C_QOS_GENERATED);
     o->labels_full = R(C_LABELS_FULL);
     o->store_loads = R(C_STORE_LOADS);
@@ -963,10 +965,40 @@ static bool pending_event(struct fsa_calc *c, struct fsa_leg *l, const struct fs
         end_wait(c, l, k, C_LABELS_RECEIVED, now_ns);
         return false; /* and the hangup itself is handled as usual */
     case FSA_EV_CHANNEL_LIVE:
+        l->flags |= FSA_LEG_LISTED;
         return true; /* already being asked about */
     default:
         l->last_seen_ns = now_ns;
         return park_event(c, m, now_ns);
+    }
+}
+
+/*
+ * A whole channel list has been read for `instance`: a leg it did not name,
+ * silent since before the list was asked for (less a margin: an event read
+ * just before the request may be handled after it), ended while the agent
+ * was away, its hangup missed. It is retired now (LEG_DOWN "NOT_LISTED", no
+ * QoS) rather than counted as active until its TTL a day later. A walk over
+ * the table, once per (re)connect.
+ */
+#define LIST_MARGIN_NS (5ull * 1000000000ull)
+
+static void list_end(struct fsa_calc *c, uint16_t instance, uint64_t asked_ns, uint64_t now_unix_us)
+{
+    struct fsa_leg_table *t = &c->legs;
+    for (uint32_t i = 0; i < t->high; i++) {
+        struct fsa_leg *l = &t->legs[i];
+        if (!l->uuid_len || l->instance != instance)
+            continue;
+        if (l->flags & FSA_LEG_LISTED) {
+            l->flags &= (uint8_t)~FSA_LEG_LISTED;
+            continue;
+        }
+        if (l->flags & FSA_LEG_LABELS_PENDING || l->last_seen_ns + LIST_MARGIN_NS > asked_ns)
+            continue;
+        struct fsa_leg_key k = fsa_leg_key_make(l->instance, l->uuid, l->uuid_len);
+        retire(c, l, &k, FSA_STR_LIT("NOT_LISTED"), now_unix_us, 0, true);
+        bump(c, C_LEGS_GONE);
     }
 }
 
@@ -982,6 +1014,10 @@ static bool channel_kind(uint8_t kind)
 static void process_keyed(struct fsa_calc *c, const struct fsa_event_msg *m, const struct fsa_leg_key *k,
                           uint64_t now_ns)
 {
+    if (m->kind == FSA_EV_LIST_END) {
+        list_end(c, m->instance, m->ingest_ns, m->event_time_us);
+        return;
+    }
     struct fsa_leg *l = fsa_leg_table_find(&c->legs, k);
 
     if (l && (l->flags & FSA_LEG_LABELS_PENDING) && pending_event(c, l, m, k, now_ns))
@@ -1024,6 +1060,8 @@ static void process_keyed(struct fsa_calc *c, const struct fsa_event_msg *m, con
         set_ctr(c, C_LEGS_ACTIVE, fsa_leg_table_count(&c->legs));
     }
     l->last_seen_ns = now_ns;
+    if (m->kind == FSA_EV_CHANNEL_LIVE)
+        l->flags |= FSA_LEG_LISTED;
     if (channel_kind(m->kind))
         apply_channel(c, l, &m->u.chan);
     if (l->flags & FSA_LEG_LEARNT) {

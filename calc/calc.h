@@ -82,6 +82,7 @@ struct fsa_calc_stats {
     uint64_t labels_unrequested;                  /* could not be asked (request lane full): asked again later */
     uint64_t events_parked;                       /* events that waited for their leg's labels */
     uint64_t park_full;                           /* events that could not wait (park full): sent unlabelled */
+    uint64_t legs_gone;                           /* retired: no longer listed by FreeSWITCH after a (re)connect */
     uint64_t qos_generated;                       /* end-of-call QoS computed */
     uint64_t labels_full;                         /* labels left empty: label table full */
     uint64_t records[FSA_REC_KIND_COUNT];         /* published (or handed to the sink) per kind */

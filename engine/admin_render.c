@@ -374,6 +374,10 @@ static void metrics_calc(const struct fsa_admin_model *m, struct fsa_admin_out *
            "Resume: events that waited for their leg's labels before being handled.", c->events_parked);
     single(o, "fsagent_resume_park_full_total", "counter",
            "Resume: events handled without waiting for labels because the wait area was full.", c->park_full);
+    single(o, "fsagent_legs_gone_total", "counter",
+           "Legs retired (LEG_DOWN NOT_LISTED) because FreeSWITCH no longer listed them after a (re)connect: their "
+           "hangup came while the agent was away.",
+           c->legs_gone);
     static const char *const calc_causes[] = {"leg_table_full", "late_event", "invalid_message"};
     uint64_t calc_drops[] = {c->legs_refused, c->events_late, c->messages_invalid};
     per_label(o, "fsagent_calc_events_dropped_total", "counter",

@@ -494,6 +494,7 @@ size_t fsa_agent_calc_stats_json(const struct fsa_agent *a, char *out, size_t ca
                      "\"legs_refused\":%llu,\"events_late\":%llu,\"messages_invalid\":%llu,\"rtcp_processed\":%llu,"
                      "\"legs_learnt\":%llu,\"rtcp_base_only\":%llu,\"labels\":{\"requested\":%llu,\"received\":%llu,"
                      "\"failed\":%llu,\"timeout\":%llu,\"unrequested\":%llu,\"parked\":%llu,\"park_full\":%llu},"
+                     "\"legs_gone\":%llu,"
                      "\"qos_generated\":%llu,\"labels_full\":%llu,\"records\":{\"rtcp\":%llu,\"qos\":%llu,"
                      "\"leg_up\":%llu,\"leg_down\":%llu},\"records_dropped\":{\"rtcp\":%llu,\"qos\":%llu,"
                      "\"leg_up\":%llu,\"leg_down\":%llu},\"store\":{\"loads\":%llu,\"hits\":%llu,\"saves\":%llu,"
@@ -506,7 +507,7 @@ size_t fsa_agent_calc_stats_json(const struct fsa_agent *a, char *out, size_t ca
                      (unsigned long long)s.labels_requested, (unsigned long long)s.labels_received,
                      (unsigned long long)s.labels_failed, (unsigned long long)s.labels_timeout,
                      (unsigned long long)s.labels_unrequested, (unsigned long long)s.events_parked,
-                     (unsigned long long)s.park_full,
+                     (unsigned long long)s.park_full, (unsigned long long)s.legs_gone,
                      (unsigned long long)s.qos_generated, (unsigned long long)s.labels_full,
                      (unsigned long long)s.records[FSA_REC_RTCP], (unsigned long long)s.records[FSA_REC_QOS],
                      (unsigned long long)s.records[FSA_REC_LEG_UP], (unsigned long long)s.records[FSA_REC_LEG_DOWN],

@@ -130,6 +130,7 @@ struct conn {
     /* Resync of this session (see the top of the file). */
     bool resync_due;          /* streaming, its channel list not asked for yet */
     bool list_inflight;       /* the list is asked for; framer and buffer are at resync_max_bytes */
+    uint64_t list_asked_ns;
     uint64_t list_deadline_ns;
     unsigned dumps_inflight;
 };
@@ -638,11 +639,32 @@ static void list_answered(struct conn *c, struct fsa_str json)
     }
     bump(&c->st->resync_channels, listed);
     long rows = fsa_resync_row_count(json);
-    if (skipped || (rows >= 0 && (unsigned long)rows != listed))
+    if (skipped || rows < 0 || (unsigned long)rows != listed) {
+        /* Not provably whole: no leg may be retired on its word. */
         fsa_log_warn(c->icfg->name, "channel list: %u channel(s) read, row_count %ld, %u unusable Unique-ID(s)", listed,
                      rows, skipped);
-    else
+    } else {
         fsa_log_info(c->icfg->name, "resync: FreeSWITCH lists %u live channel(s)", listed);
+        /* Whole: each worker retires this instance's legs it names no more (calc.c list_end). */
+        struct fsa_reactor *r = c->r;
+        for (unsigned w = 0; w < r->p.nworkers; w++) {
+            struct fsa_event_msg *m = fsa_lane_acquire_sp(r->p.lanes[w]);
+            r->wake[w] = true;
+            if (!m) {
+                bump(&c->st->resync_dropped_ring_full, 1);
+                continue;
+            }
+            memset(m, 0, offsetof(struct fsa_event_msg, u));
+            m->kind = FSA_EV_LIST_END;
+            m->instance = (uint16_t)c->instance;
+            m->uuid_len = 1;
+            m->uuid[0] = '*';
+            m->event_time_us = r->now_wall_us;
+            m->ingest_ns = c->list_asked_ns;
+            fsa_lane_publish_sp(r->p.lanes[w], m);
+            bump(&c->st->events_published[FSA_EV_LIST_END], 1);
+        }
+    }
     end_list(c);
 }
 
@@ -761,6 +783,7 @@ static bool start_list(struct conn *c)
         return false;
     c->resync_due = false;
     c->list_inflight = true;
+    c->list_asked_ns = r->now_ns;
     c->list_deadline_ns = r->now_ns + LIST_TIMEOUT_NS;
     c->framer.max_frame = r->cfg->engine.resync_max_bytes;
     r->list_busy = true;

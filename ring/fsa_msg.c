@@ -12,6 +12,7 @@ const char *fsa_event_kind_name(enum fsa_event_kind kind)
     case FSA_EV_CHANNEL_DATA: return "CHANNEL_DATA";
     case FSA_EV_CHANNEL_LIVE: return "CHANNEL_LIVE";
     case FSA_EV_LABELS_FAILED: return "LABELS_FAILED";
+    case FSA_EV_LIST_END: return "LIST_END";
     case FSA_EV_NONE:
     case FSA_EV_KIND_COUNT: break;
     }

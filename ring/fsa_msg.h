@@ -44,6 +44,13 @@ enum fsa_event_kind {
     FSA_EV_CHANNEL_DATA,
     FSA_EV_CHANNEL_LIVE,
     FSA_EV_LABELS_FAILED,
+    /*
+     * The channel list was whole and every CHANNEL_LIVE of it precedes this
+     * on the lane: the worker retires the instance's legs the list did not
+     * name and that sent nothing since before it was asked for (ingest_ns:
+     * when the list was asked for, CLOCK_MONOTONIC). Unique-ID "*".
+     */
+    FSA_EV_LIST_END,
     FSA_EV_KIND_COUNT
 };
 
@@ -165,7 +172,7 @@ static inline unsigned fsa_event_msg_used_size(const struct fsa_event_msg *m)
 {
     if (m->kind == FSA_EV_RECV_RTCP || m->kind == FSA_EV_SEND_RTCP)
         return (unsigned)(__builtin_offsetof(struct fsa_event_msg, u) + sizeof(struct fsa_rtcp_payload));
-    if (m->kind == FSA_EV_CHANNEL_LIVE || m->kind == FSA_EV_LABELS_FAILED)
+    if (m->kind == FSA_EV_CHANNEL_LIVE || m->kind == FSA_EV_LABELS_FAILED || m->kind == FSA_EV_LIST_END)
         return (unsigned)__builtin_offsetof(struct fsa_event_msg, u);
     return (unsigned)sizeof(struct fsa_event_msg);
 }

@@ -15,6 +15,11 @@ receiver, over both agents:
   - every leg gets exactly one QoS point, and no leg ends counted under an empty domain;
   - B's books: memory store, 8 legs learnt, 1 channel list naming 8 channels, 8 uuid_dumps, 8
     labels received, none timed out; Redis store, the 8 legs loaded from Redis, no uuid_dump.
+
+FreeSWITCH restarted under the agent: fssim (4 calls) is killed and another fssim (3 other calls,
+another seed) starts on the same port. The agent reconnects; the new list does not name the 8 old
+legs, so they end (LEG_DOWN "NOT_LISTED": 8 at the receiver in freeswitch.legs.ended, and
+fsagent_legs_gone_total 8) instead of counting as active for a day; the 6 new legs are active.
 """
 import os
 import sys
@@ -131,11 +136,47 @@ def redis(c):
         r.stop()
 
 
+def fs_restart(c):
+    rx = X.Receiver()
+    port = free_ports(1)
+    sim = start_fssim(port, "--calls", 4, "--total-calls", 4, "--call-duration", 600, "--rtcp-interval-ms", 1000,
+                      "--heartbeat", 1, "--seed", 21)
+    otel = ("opentelemetry: {endpoint: \"127.0.0.1:%d\", insecure: true, batch_interval_ms: 100, timeout_ms: 5000}\n"
+            % rx.port)
+    a = start_agent(agent_config([port], otel=otel))
+    c.check(wait_for(lambda: ((last_stats(a, "stats") or {}).get("calc", {}).get("legs_active", 0) == LEGS),
+                     30 * SLOW), "fs restart: the agent holds the 8 legs")
+    sim.kill()
+    time.sleep(6)  # FreeSWITCH down for more than calc's 5 s margin: the old legs' last events predate the list
+    sim2 = start_fssim(port, "--calls", 3, "--total-calls", 3, "--call-duration", 600, "--rtcp-interval-ms", 1000,
+                       "--heartbeat", 1, "--seed", 22)
+    c.check(wait_for(lambda: (last_stats(a, "stats") or {}).get("calc", {}).get("legs_gone", 0) >= LEGS, 30 * SLOW),
+            "fs restart: the 8 old legs retired after the reconnect")
+    time.sleep(1)
+    st = last_stats(a, "stats") or {}
+    c.eq(st.get("calc", {}).get("legs_active"), 6, "fs restart: the new calls' 6 legs active")
+    c.eq(a.stop(), 0, "fs restart: agent exit code")
+    final = last_stats(a)
+    sim2.stop()
+    reqs = rx.ok_requests()
+    rx.stop()
+    c.eq(final["calc"]["legs_gone"] if final else None, LEGS, "fs restart: legs_gone")
+    series = {}  # a cumulative sum per attribute set (domain, ...): its last value counts
+    for _, m in X.metrics(reqs):
+        if m["name"] == "freeswitch.legs.ended":
+            for dp in X.points(m)[1]:
+                at = X.attrs(dp["attributes"])
+                if at.get("hangup_cause") == "NOT_LISTED":
+                    series[tuple(sorted(at.items()))] = X.value(dp)
+    c.eq(sum(series.values()), LEGS, "fs restart: legs.ended{hangup_cause=NOT_LISTED} at the receiver")
+
+
 def main():
     c = Checks()
     X.ensure_deps()
     memory(c)
     redis(c)
+    fs_restart(c)
     c.finish()
 
 

@@ -272,6 +272,51 @@ static void park_bounds(void)
     fsa_calc_destroy(c);
 }
 
+/*
+ * After a (re)connect's whole channel list (LIST_END, asked for at t = 20 s):
+ *   "listed"  named by the list                          -> kept
+ *   "gone"    not named, last event at 1 s (< 20 - 5)    -> retired, LEG_DOWN "NOT_LISTED", no QoS
+ *   "fresh"   not named, event at 16 s (within the 5 s margin: it may have raced the request) -> kept
+ *   "other"   not named, but on instance 1               -> kept (the list is instance 0's)
+ * A second list later that names nobody retires "listed" (its flag was cleared by the first).
+ */
+static void list_end_retires_the_unlisted(void)
+{
+    nrec = 0;
+    nasked = 0;
+    refuse = false;
+    struct fsa_calc_params p = {.max_legs = 64, .ninstances = 2, .emit = emit, .request_labels = request_labels};
+    struct fsa_calc *c = fsa_calc_create(&p);
+    const uint64_t s = 1000000000ull;
+    feed(c, labels(FSA_EV_CHANNEL_CREATE, "listed", "c-l", "x.example"), 1 * s);
+    feed(c, labels(FSA_EV_CHANNEL_CREATE, "gone", "c-g", "x.example"), 1 * s);
+    feed(c, labels(FSA_EV_CHANNEL_CREATE, "fresh", "c-f", "x.example"), 16 * s);
+    struct fsa_event_msg o = labels(FSA_EV_CHANNEL_CREATE, "other", "c-o", "x.example");
+    o.instance = 1;
+    feed(c, o, 1 * s);
+    CHECK_EQ_U64(nrec, 4); /* four LEG_UPs */
+    feed(c, msg(FSA_EV_CHANNEL_LIVE, "listed"), 21 * s);
+    struct fsa_event_msg end = msg(FSA_EV_LIST_END, "*");
+    end.ingest_ns = 20 * s;
+    end.event_time_us = 77;
+    feed(c, end, 22 * s);
+    CHECK_EQ_U64(nrec, 5);
+    CHECK(rec[4].kind == FSA_REC_LEG_DOWN);
+    CHECK_STR(rec[4].labels.channel_id, "gone");
+    CHECK_STR(rec[4].hangup_cause, "NOT_LISTED");
+    CHECK_EQ_U64(rec[4].time_unix_us, 77);
+    struct fsa_calc_stats st = stats(c);
+    CHECK_EQ_U64(st.legs_gone, 1);
+    CHECK_EQ_U64(st.legs_active, 3);
+    CHECK_EQ_U64(st.qos_generated, 0);
+    CHECK_EQ_U64(nasked, 0); /* the listed leg was known: nothing to ask */
+    end.ingest_ns = 40 * s;
+    feed(c, end, 41 * s);
+    CHECK_EQ_U64(stats(c).legs_gone, 3); /* listed and fresh now; other is instance 1's */
+    CHECK_EQ_U64(stats(c).legs_active, 1);
+    fsa_calc_destroy(c);
+}
+
 int main(void)
 {
     labels_arrive();
@@ -282,5 +327,6 @@ int main(void)
     self_labelled();
     request_refused();
     park_bounds();
+    list_end_retires_the_unlisted();
     return fsa_test_finish();
 }
