@@ -160,6 +160,7 @@ static const struct fsa_str domain_source_names[] = {LIT("none"), LIT("variable_
 struct fsa_store_redis {
     /* Configuration (read-only after create). */
     char host[256];
+    char username[128];
     char password[256];
     uint16_t port;
     int db;
@@ -995,8 +996,11 @@ static void build_handshake(struct fsa_store_redis *s, struct wbuf *w, const voi
 {
     (void)arg;
     if (s->password[0]) {
-        w_header(w, '*', 2);
+        /* Redis 6 ACL: AUTH <user> <password>; without a user, the default user's password. */
+        w_header(w, '*', s->username[0] ? 3 : 2);
         w_bulk(w, "AUTH", 4);
+        if (s->username[0])
+            w_cstr(w, s->username, sizeof(s->username));
         w_cstr(w, s->password, sizeof(s->password));
     }
     w_header(w, '*', 2);
@@ -1244,7 +1248,8 @@ static void copy_cstr(char *dst, size_t cap, const char *src, const char *dflt)
 
 struct fsa_store_redis *fsa_store_redis_create(const struct fsa_store_redis_params *p)
 {
-    if (!p->host || !p->host[0] || strlen(p->host) >= 256 || (p->password && strlen(p->password) >= 256) || p->db < 0)
+    if (!p->host || !p->host[0] || strlen(p->host) >= 256 || (p->password && strlen(p->password) >= 256) ||
+        (p->username && strlen(p->username) >= 128) || p->db < 0)
         return NULL;
     struct fsa_store_redis *s = aligned_alloc(FSA_CACHELINE, sizeof(*s));
     if (!s)
@@ -1253,6 +1258,7 @@ struct fsa_store_redis *fsa_store_redis_create(const struct fsa_store_redis_para
     for (int i = 0; i < C_COUNT; i++)
         atomic_init(&s->ctr[i], 0);
     copy_cstr(s->host, sizeof(s->host), p->host, "");
+    copy_cstr(s->username, sizeof(s->username), p->username, "");
     copy_cstr(s->password, sizeof(s->password), p->password, "");
     s->port = p->port ? p->port : 6379;
     s->db = p->db;

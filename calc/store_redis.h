@@ -42,6 +42,7 @@ typedef void (*fsa_store_redis_log_fn)(void *ctx, bool fault, const char *label,
 struct fsa_store_redis_params {
     const char *host;     /* IPv4/IPv6 literal or a name (resolved at each connect attempt, not bounded) */
     uint16_t port;        /* 0: 6379 */
+    const char *username; /* Redis 6 ACL user: AUTH <username> <password>; NULL or "": AUTH <password> */
     const char *password; /* NULL or "": no AUTH */
     int db;               /* SELECT db (0..); SELECT is always sent: it proves Redis answers */
     unsigned ttl_s;       /* EXPIRE of a leg's hash, refreshed on every save */

@@ -150,6 +150,7 @@ static const char *create_workers(struct fsa_agent *a, const struct fsa_config *
             char label[32];
             snprintf(label, sizeof(label), "redis.w%u", w);
             struct fsa_store_redis_params sp = {.host = cfg->redis.host, .port = cfg->redis.port,
+                                                .username = cfg->redis.username,
                                                 .password = cfg->redis.password, .db = cfg->redis.db,
                                                 .ttl_s = cfg->redis.ttl_s, .timeout_ms = cfg->redis.timeout_ms,
                                                 .instance_names = names, .ninstances = cfg->ninstances,

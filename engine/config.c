@@ -197,6 +197,7 @@ static const struct table instance_table = TABLE(instance_fields, post_instance)
 static const struct field redis_fields[] = {
     F_STR("host", TR, host, S_NONEMPTY | S_HOST),
     F_NUM(K_U16, "port", TR, port, 1, 65535, 0),
+    F_STR("username", TR, username, 0),        /* Redis 6 ACL user; empty: AUTH <password> (the default user) */
     F_STR("password", TR, password, S_SECRET), /* empty: no AUTH */
     F_NUM(K_INT, "db", TR, db, 0, INT_MAX, 0),
     F_NUM(K_UINT, "ttl_s", TR, ttl_s, 1, 31536000, 0),
@@ -1282,6 +1283,7 @@ enum env_id {
     E_REDIS_HOST,
     E_REDIS_PORT,
     E_REDIS_PASSWORD,
+    E_REDIS_USERNAME,
     E_HTTP_PORT,
     E_LOG_LEVEL,
     E_LOG_FORMAT,
@@ -1317,6 +1319,7 @@ static const char *const env_names[E_COUNT] = {
     [E_REDIS_HOST] = "FSAGENT_REDIS_HOST",
     [E_REDIS_PORT] = "FSAGENT_REDIS_PORT",
     [E_REDIS_PASSWORD] = "FSAGENT_REDIS_PASSWORD",
+    [E_REDIS_USERNAME] = "FSAGENT_REDIS_USERNAME",
     [E_HTTP_PORT] = "FSAGENT_HTTP_PORT",
     [E_LOG_LEVEL] = "FSAGENT_LOG_LEVEL",
     [E_LOG_FORMAT] = "FSAGENT_LOG_FORMAT",
@@ -1361,6 +1364,7 @@ static const struct env_field env_fields[] = {
     {E_REDIS_HOST, E_COUNT, B_REDIS, &redis_table, "host"},
     {E_REDIS_PORT, E_COUNT, B_REDIS, &redis_table, "port"},
     {E_REDIS_PASSWORD, E_COUNT, B_REDIS, &redis_table, "password"},
+    {E_REDIS_USERNAME, E_COUNT, B_REDIS, &redis_table, "username"},
     {E_HTTP_PORT, E_COUNT, B_CFG, &http_table, "port"},
     {E_LOG_LEVEL, E_COUNT, B_CFG, &logging_table, "level"},
     {E_LOG_FORMAT, E_COUNT, B_CFG, &logging_table, "format"},

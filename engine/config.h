@@ -37,6 +37,7 @@ enum fsa_temporality { FSA_TEMPORALITY_CUMULATIVE = 0, FSA_TEMPORALITY_DELTA };
 struct fsa_redis_config {
     char host[FSA_HOST_MAX]; /* default 127.0.0.1 */
     uint16_t port;           /* default 6379 */
+    char username[FSA_NAME_MAX]; /* Redis 6 ACL user; "" = the default user */
     char password[FSA_SECRET_MAX];
     int db;                  /* default 0 */
     unsigned ttl_s;          /* default 86400 */

@@ -370,6 +370,65 @@ static void store_password_and_db(void)
     test_redis_kill(&r);
 }
 
+/*
+ * Redis 6 ACL: a user of its own (`ACL SETUSER fsa-agent on >Us3r-Pa55 ~t:* +@all`, keys t:* only),
+ * reached with AUTH <user> <password>: saves land under t:, the default user's password is not what
+ * logs in; a wrong password for the user is refused (WRONGPASS) with neither password in the log;
+ * and the same user writing outside its keys (prefix u:) gets each save refused (NOPERM), counted.
+ */
+static void store_acl_user(void)
+{
+    struct test_redis r;
+    test_redis_start(&r, PASSWORD);
+    redisReply *rep = test_redis_command(&r, 0, "ACL SETUSER fsa-agent on >Us3r-Pa55 ~t:* +@all");
+    CHECK(rep && rep->type == REDIS_REPLY_STATUS);
+    if (rep)
+        freeReplyObject(rep);
+    nlines = 0;
+    struct fsa_store_redis_params p = params(&r);
+    p.username = "fsa-agent";
+    p.password = "Us3r-Pa55";
+    p.key_prefix = "t:";
+    struct fsa_store_redis *s = fsa_store_redis_create(&p);
+    struct fsa_store st = fsa_store_redis_store(s);
+    struct fsa_leg_state a, got;
+    state_full(&a);
+    CHECK_EQ_I64(st.ops->save(st.ctx, &a), 0);
+    st.ops->flush(st.ctx);
+    CHECK_EQ_U64(stats(s).state, FSA_STORE_REDIS_UP);
+    CHECK_EQ_U64(stats(s).OK_(SAVE), 1);
+    CHECK_EQ_I64(test_redis_int(&r, 0, "EXISTS t:fs-b:b0c6292b-0197-4183-9245-3f7f203ddc84"), 1);
+    CHECK_EQ_I64(st.ops->load(st.ctx, 1, a.uuid, strlen(a.uuid), &got), 1);
+    check_same_state(&a, &got);
+    fsa_store_redis_destroy(s);
+
+    nlines = 0;
+    p.password = "Wr0ng-Pa55";
+    s = fsa_store_redis_create(&p);
+    st = fsa_store_redis_store(s);
+    CHECK_EQ_I64(st.ops->save(st.ctx, &a), -ENOTCONN);
+    CHECK_EQ_U64(stats(s).state, FSA_STORE_REDIS_DOWN);
+    CHECK(nlines == 1 && strstr(lines[0].msg, "AUTH refused") && strstr(lines[0].msg, "WRONGPASS"));
+    check_no_secret("Wr0ng-Pa55");
+    check_no_secret("Us3r-Pa55");
+    check_no_secret(PASSWORD);
+    fsa_store_redis_destroy(s);
+
+    nlines = 0;
+    p.password = "Us3r-Pa55";
+    p.key_prefix = "u:";
+    s = fsa_store_redis_create(&p);
+    st = fsa_store_redis_store(s);
+    CHECK_EQ_I64(st.ops->save(st.ctx, &a), 0);
+    st.ops->flush(st.ctx);
+    CHECK_EQ_U64(stats(s).ERR_(SAVE), 1);
+    CHECK_EQ_U64(stats(s).state, FSA_STORE_REDIS_UP); /* a refused command is not a connection fault */
+    CHECK(nlines >= 1 && strstr(last_line(), "NOPERM"));
+    CHECK_EQ_I64(test_redis_int(&r, 0, "EXISTS u:fs-b:b0c6292b-0197-4183-9245-3f7f203ddc84"), 0);
+    fsa_store_redis_destroy(s);
+    test_redis_kill(&r);
+}
+
 /* ---- Redis killed and restarted: a worker-style loop ------------------------------------------------------- */
 
 static uint64_t worst_stall_ns; /* longest single store call while Redis was dead or stopped */
@@ -704,6 +763,7 @@ int main(void)
     test_redis_require(); /* SIGPIPE stays fatal: the store must never raise it (MSG_NOSIGNAL) */
     store_round_trip();
     store_password_and_db();
+    store_acl_user();
     store_redis_killed();
     store_redis_stopped();
     store_save_throughput();
