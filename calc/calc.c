@@ -891,8 +891,12 @@ static bool park_event(struct fsa_calc *c, const struct fsa_event_msg *m, uint64
 static void process_keyed(struct fsa_calc *c, const struct fsa_event_msg *m, const struct fsa_leg_key *k,
                           uint64_t now_ns);
 
-/* Handles every parked event of the leg k, in order (the leg is no longer pending), and drops passed slots. */
-static void unpark_leg(struct fsa_calc *c, const struct fsa_leg_key *k, uint64_t now_ns)
+/*
+ * Handles every parked event of the leg k, in order (the leg is no longer
+ * pending), each on the clock of its arrival (the TTL counts from when the
+ * leg was last heard of, not from when its wait ended), and drops passed slots.
+ */
+static void unpark_leg(struct fsa_calc *c, const struct fsa_leg_key *k)
 {
     uint32_t end = c->park_tail; /* nothing parked while replaying belongs to this round */
     for (uint32_t pos = c->park_head; pos != end; pos++) {
@@ -904,18 +908,18 @@ static void unpark_leg(struct fsa_calc *c, const struct fsa_leg_key *k, uint64_t
         memcpy(&c->replay, m, fsa_event_msg_used_size(m));
         s->msg.kind = FSA_EV_NONE;
         struct fsa_leg_key rk = fsa_leg_key_make(c->replay.instance, c->replay.uuid, c->replay.uuid_len);
-        process_keyed(c, &c->replay, &rk, now_ns);
+        process_keyed(c, &c->replay, &rk, s->parked_ns);
     }
     while (c->park_head != c->park_tail && c->park[c->park_head & PARK_MASK].msg.kind == FSA_EV_NONE)
         c->park_head++;
 }
 
 /* The wait of a pending leg is over (labels, failure, hangup or time): its events go through. */
-static void end_wait(struct fsa_calc *c, struct fsa_leg *l, const struct fsa_leg_key *k, int why, uint64_t now_ns)
+static void end_wait(struct fsa_calc *c, struct fsa_leg *l, const struct fsa_leg_key *k, int why)
 {
     l->flags &= (uint8_t)~FSA_LEG_LABELS_PENDING;
     bump(c, why);
-    unpark_leg(c, k, now_ns);
+    unpark_leg(c, k);
 }
 
 /* Parked events whose wait is over (oldest first); O(1) when none is. */
@@ -932,7 +936,7 @@ static void expire_parked(struct fsa_calc *c, uint64_t now_ns, bool all)
         struct fsa_leg_key k = fsa_leg_key_make(s->msg.instance, s->msg.uuid, s->msg.uuid_len);
         struct fsa_leg *l = fsa_leg_table_find(&c->legs, &k);
         if (l && (l->flags & FSA_LEG_LABELS_PENDING)) {
-            end_wait(c, l, &k, C_LABELS_TIMEOUT, now_ns);
+            end_wait(c, l, &k, C_LABELS_TIMEOUT);
         } else {
             s->msg.kind = FSA_EV_NONE; /* cannot happen: a parked leg is pending until its wait ends */
             c->park_head++;
@@ -952,17 +956,17 @@ static bool pending_event(struct fsa_calc *c, struct fsa_leg *l, const struct fs
     switch ((enum fsa_event_kind)m->kind) {
     case FSA_EV_CHANNEL_DATA:
         apply_channel(c, l, &m->u.chan);
-        end_wait(c, l, k, C_LABELS_RECEIVED, now_ns);
+        end_wait(c, l, k, C_LABELS_RECEIVED);
         if (!(l->flags & FSA_LEG_COUNTED))
             emit_leg_up(c, l, m); /* a leg with no event parked (listed only) is counted now */
         store_save(c, l);
         return true;
     case FSA_EV_LABELS_FAILED:
-        end_wait(c, l, k, C_LABELS_FAILED, now_ns);
+        end_wait(c, l, k, C_LABELS_FAILED);
         return true;
     case FSA_EV_CHANNEL_HANGUP_COMPLETE:
         apply_channel(c, l, &m->u.chan); /* the hangup names the leg itself: its parked events get the labels */
-        end_wait(c, l, k, C_LABELS_RECEIVED, now_ns);
+        end_wait(c, l, k, C_LABELS_RECEIVED);
         return false; /* and the hangup itself is handled as usual */
     case FSA_EV_CHANNEL_LIVE:
         l->flags |= FSA_LEG_LISTED;

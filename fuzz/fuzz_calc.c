@@ -9,8 +9,10 @@
  * in groups (fsa_calc_process_batch, the worker's path). The worker must not trust a
  * message any more than the decoder trusts the wire.
  *
- * The same operations drive three calculators: one with a callback sink, one
- * with a small output lane drained now and then (drops, LEG_UP retries), and
+ * The same operations drive four calculators: one with a callback sink, one
+ * with a small output lane drained now and then (drops, LEG_UP retries), one
+ * that asks for learnt legs' labels (resume: the park, its waits and their
+ * ends; the requests are accepted or refused as the fuzz bytes say), and
  * one with a persistent store whose loads return leg states made of fuzz
  * bytes (a Redis hash is no more trusted than a message) and whose
  * operations fail now and then.
@@ -270,6 +272,14 @@ static int fz_del(void *ctx, uint16_t instance, const char *uuid, size_t n)
     return f->mode & 2 ? -EIO : 0;
 }
 
+/* Resume: a label request is accepted unless the store's mode bit 3 says the request lane is full. */
+static bool fz_request(void *ctx, uint16_t instance, const char *uuid, size_t n)
+{
+    struct fuzz_store *f = ctx;
+    require(uuid && n > 0 && n < FSA_UUID_MAX && instance < 3);
+    return !(f->mode & 8);
+}
+
 static const struct fsa_store_ops fuzz_store_ops = {
     .name = "fuzz", .persistent = true, .load = fz_load, .save = fz_save, .del = fz_del, .flush = NULL};
 
@@ -294,9 +304,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     struct fsa_calc_params p2 = {.max_legs = MAX_LEGS, .leg_ttl_s = TTL_S, .ninstances = 3, .output = &lane};
     struct fsa_calc_params p3 = {
         .max_legs = MAX_LEGS, .leg_ttl_s = TTL_S, .ninstances = 3, .emit = sink, .store = &store};
-    enum { NCALC = 3 };
-    struct fsa_calc *c[NCALC] = {fsa_calc_create(&p1), fsa_calc_create(&p2), fsa_calc_create(&p3)};
-    require(c[0] && c[1] && c[2]);
+    struct fsa_calc_params p4 = {.max_legs = MAX_LEGS, .leg_ttl_s = TTL_S, .ninstances = 3, .emit = sink,
+                                 .request_labels = fz_request, .request_ctx = &fz, .label_wait_ms = 500};
+    enum { NCALC = 4 };
+    struct fsa_calc *c[NCALC] = {fsa_calc_create(&p1), fsa_calc_create(&p2), fsa_calc_create(&p3),
+                                 fsa_calc_create(&p4)};
+    require(c[0] && c[1] && c[2] && c[3]);
 
     struct in in = {data, size};
     uint64_t now = 0;
@@ -341,6 +354,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     /* Far in the future every leg has expired; nothing may be left behind. */
     now += (uint64_t)(TTL_S + 1) * S;
     for (int i = 0; i < NCALC; i++) {
+        fsa_calc_release_parked(c[i], now);
         drain(&lane);
         for (int k = 0; k < 4 * MAX_LEGS; k++) {
             fsa_calc_sweep(c[i], now, now / 1000, 1);
@@ -351,7 +365,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         require(s.legs_active == 0);
         require(fsa_calc_labels_live(c[i]) == 0);
         require(s.records[FSA_REC_LEG_UP] == s.records[FSA_REC_LEG_DOWN] + s.records_dropped[FSA_REC_LEG_DOWN]);
-        require(s.legs_created == s.legs_ended + s.legs_expired + s.legs_active);
+        require(s.legs_created == s.legs_ended + s.legs_expired + s.legs_gone + s.legs_active);
+        require(s.labels_requested >= s.labels_received + s.labels_failed + s.labels_timeout);
         fsa_calc_destroy(c[i]);
     }
     fsa_lane_destroy(&lane);
