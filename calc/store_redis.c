@@ -105,6 +105,8 @@ enum counter {
     C_RECONNECTS,
     C_PENDING,
     C_STATE,
+    C_FAILOVERS,
+    C_SENTINEL_FAILURES,
     C_COUNT
 };
 
@@ -157,11 +159,17 @@ static const struct fsa_str domain_source_names[] = {LIT("none"), LIT("variable_
 
 /* ---- the store --------------------------------------------------------------------------------------------- */
 
+#define SENTINELS_MAX 8
+
 struct fsa_store_redis {
     /* Configuration (read-only after create). */
-    char host[256];
+    char host[256]; /* with a Sentinel: the master it named last */
     char username[128];
     char password[256];
+    char sentinel_master[128];
+    char sentinels[SENTINELS_MAX][256];
+    unsigned nsentinels, sentinel_next; /* the one to ask first: the last that answered */
+    char sentinel_password[256];
     uint16_t port;
     int db;
     unsigned ttl_s, timeout_ms;
@@ -192,7 +200,7 @@ struct fsa_store_redis {
     enum fsa_store_redis_state state;
     uint64_t next_attempt_ns, backoff_ns, down_since_ns;
     unsigned failed_attempts; /* connect attempts that failed since the store went down */
-    bool connecting, hs_failed, save_half_failed, cmd_err_logged;
+    bool connecting, hs_failed, save_half_failed, cmd_err_logged, readonly;
     char hs_err[ERR_TEXT + 32];
 
     /* The reply being parsed (object functions below). */
@@ -736,6 +744,8 @@ static void complete_head(struct fsa_store_redis *s, uint64_t now)
         break;
     case CMD_DEL: count_op(s, FSA_STORE_OP_DELETE, err ? FSA_STORE_RESULT_ERROR : FSA_STORE_RESULT_OK); break;
     }
+    if (err && strncmp(s->reply_err, "READONLY", 8) == 0)
+        s->readonly = true; /* a demoted master (failover): the connection goes down after this batch */
     if (err && c != CMD_AUTH && c != CMD_SELECT && !s->cmd_err_logged) {
         s->cmd_err_logged = true;
         say(s, true, "Redis %s port %u refused a command: %s (counted; not logged again on this connection)", s->host,
@@ -830,6 +840,11 @@ static bool drain_replies(struct fsa_store_redis *s, uint64_t now)
         complete_head(s, now);
     }
     ctr_set(s, C_PENDING, s->nq);
+    if (s->readonly) {
+        s->readonly = false;
+        conn_fail(s, now, "the master became a replica (READONLY): asking the Sentinels again");
+        return false;
+    }
     return true;
 }
 
@@ -1051,6 +1066,90 @@ static int enqueue(struct fsa_store_redis *s, enum fsa_store_op op, const enum c
 
 /* ---- connection -------------------------------------------------------------------------------------------- */
 
+/* "host:port" or "[v6]:port" into host (no brackets) and port; false when malformed. */
+static bool split_host_port(const char *hp, char *host, size_t cap, int *port)
+{
+    const char *colon = strrchr(hp, ':');
+    if (!colon || colon == hp)
+        return false;
+    const char *h = hp, *e = colon;
+    if (*h == '[' && e > h + 1 && e[-1] == ']')
+        h++, e--;
+    size_t n = (size_t)(e - h);
+    if (n == 0 || n >= cap)
+        return false;
+    memcpy(host, h, n);
+    host[n] = '\0';
+    *port = atoi(colon + 1);
+    return *port > 0 && *port <= 65535;
+}
+
+/*
+ * Asks the Sentinels, in turn from the last that answered, for the master's
+ * address, within the deadline; a changed address is a failover (counted,
+ * logged). false: none answered (the caller fails the attempt).
+ */
+static bool sentinel_lookup(struct fsa_store_redis *s, uint64_t deadline, char *why, size_t whycap)
+{
+    snprintf(why, whycap, "no Sentinel answered");
+    for (unsigned k = 0; k < s->nsentinels; k++) {
+        unsigned i = (s->sentinel_next + k) % s->nsentinels;
+        char host[256];
+        int port;
+        uint64_t now = fsa_mono_ns();
+        if (now >= deadline)
+            break;
+        if (!split_host_port(s->sentinels[i], host, sizeof(host), &port))
+            continue;
+        uint64_t left = deadline - now;
+        struct timeval tv = {.tv_sec = (time_t)(left / 1000000000u), .tv_usec = (long)(left % 1000000000u / 1000)};
+        redisContext *c = redisConnectWithTimeout(host, port, tv);
+        if (!c || c->err) {
+            snprintf(why, whycap, "Sentinel %s: %s", s->sentinels[i], c ? c->errstr : "out of memory");
+            if (c)
+                redisFree(c);
+            continue;
+        }
+        redisSetTimeout(c, tv);
+        bool ok = true;
+        if (s->sentinel_password[0]) {
+            redisReply *a = redisCommand(c, "AUTH %s", s->sentinel_password);
+            ok = a && a->type == REDIS_REPLY_STATUS;
+            snprintf(why, whycap, "Sentinel %s: AUTH refused", s->sentinels[i]); /* its reply never echoes the password */
+            if (a)
+                freeReplyObject(a);
+        }
+        redisReply *r = ok ? redisCommand(c, "SENTINEL get-master-addr-by-name %s", s->sentinel_master) : NULL;
+        if (ok && r && r->type == REDIS_REPLY_ARRAY && r->elements == 2 && r->element[0]->type == REDIS_REPLY_STRING &&
+            r->element[1]->type == REDIS_REPLY_STRING && r->element[0]->len < sizeof(s->host)) {
+            char mhost[256];
+            snprintf(mhost, sizeof(mhost), "%.*s", (int)r->element[0]->len, r->element[0]->str);
+            int mport = atoi(r->element[1]->str);
+            if (mport > 0 && mport <= 65535) {
+                if (s->host[0] && (strcmp(mhost, s->host) != 0 || mport != s->port)) {
+                    ctr_add(s, C_FAILOVERS, 1);
+                    say(s, true, "Redis master \"%s\" is now %s port %d (was %s port %u): failover followed",
+                        s->sentinel_master, mhost, mport, s->host, s->port);
+                }
+                memcpy(s->host, mhost, sizeof(s->host));
+                s->port = (uint16_t)mport;
+                s->sentinel_next = i;
+                freeReplyObject(r);
+                redisFree(c);
+                return true;
+            }
+        }
+        if (ok && snprintf(why, whycap, "Sentinel %s does not know master \"%s\"", s->sentinels[i],
+                           s->sentinel_master) < 0)
+            why[0] = '\0'; /* (a long one is cut: a log line, not data) */
+        if (r)
+            freeReplyObject(r);
+        redisFree(c);
+    }
+    ctr_add(s, C_SENTINEL_FAILURES, 1);
+    return false;
+}
+
 static bool conn_open(struct fsa_store_redis *s, uint64_t now, uint64_t deadline)
 {
     char eb[64];
@@ -1059,6 +1158,13 @@ static bool conn_open(struct fsa_store_redis *s, uint64_t now, uint64_t deadline
     if (!s->reader && !reader_renew(s)) {
         conn_fail(s, now, "out of memory");
         goto out;
+    }
+    if (s->nsentinels) {
+        char why[sizeof(s->hs_err)];
+        if (!sentinel_lookup(s, deadline, why, sizeof(why))) {
+            conn_fail(s, fsa_mono_ns(), "%s", why);
+            goto out;
+        }
     }
     redisContext *c = redisConnectNonBlock(s->host, s->port);
     if (!c || c->err) {
@@ -1259,6 +1365,14 @@ struct fsa_store_redis *fsa_store_redis_create(const struct fsa_store_redis_para
         atomic_init(&s->ctr[i], 0);
     copy_cstr(s->host, sizeof(s->host), p->host, "");
     copy_cstr(s->username, sizeof(s->username), p->username, "");
+    if (p->sentinel_master && p->sentinel_master[0] && p->nsentinels) {
+        copy_cstr(s->sentinel_master, sizeof(s->sentinel_master), p->sentinel_master, "");
+        for (unsigned i = 0; i < p->nsentinels && i < SENTINELS_MAX; i++)
+            copy_cstr(s->sentinels[i], sizeof(s->sentinels[i]), p->sentinels[i], "");
+        s->nsentinels = p->nsentinels < SENTINELS_MAX ? p->nsentinels : SENTINELS_MAX;
+        copy_cstr(s->sentinel_password, sizeof(s->sentinel_password), p->sentinel_password, "");
+        s->host[0] = '\0'; /* not known until a Sentinel names it */
+    }
     copy_cstr(s->password, sizeof(s->password), p->password, "");
     s->port = p->port ? p->port : 6379;
     s->db = p->db;
@@ -1314,6 +1428,7 @@ void fsa_store_redis_destroy(struct fsa_store_redis *s)
     if (s->reader)
         redisReaderFree(s->reader);
     explicit_bzero(s->password, sizeof(s->password));
+    explicit_bzero(s->sentinel_password, sizeof(s->sentinel_password));
     free(s->out);
     free(s->ring);
     free(s->names);
@@ -1337,6 +1452,8 @@ void fsa_store_redis_stats_read(const struct fsa_store_redis *s, struct fsa_stor
     o->connect_failures = R(C_CONNECT_FAILURES);
     o->reconnects = R(C_RECONNECTS);
     o->pending = R(C_PENDING);
+    o->failovers = R(C_FAILOVERS);
+    o->sentinel_failures = R(C_SENTINEL_FAILURES);
     o->state = (unsigned)R(C_STATE);
 #undef R
 }

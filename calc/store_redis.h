@@ -42,6 +42,17 @@ typedef void (*fsa_store_redis_log_fn)(void *ctx, bool fault, const char *label,
 struct fsa_store_redis_params {
     const char *host;     /* IPv4/IPv6 literal or a name (resolved at each connect attempt, not bounded) */
     uint16_t port;        /* 0: 6379 */
+    /*
+     * Redis Sentinel: with a master name, every connect attempt first asks the
+     * Sentinels (in order, starting with the last that answered) for the
+     * master's address (SENTINEL get-master-addr-by-name), so a failover is
+     * followed at the next reconnect; host/port are then not used. A master
+     * that answers READONLY (demoted) takes the connection down. NULL/0: none.
+     */
+    const char *sentinel_master;
+    const char *const *sentinels; /* "host:port" / "[v6]:port" */
+    unsigned nsentinels;
+    const char *sentinel_password; /* NULL or "": the Sentinels need no AUTH */
     const char *username; /* Redis 6 ACL user: AUTH <username> <password>; NULL or "": AUTH <password> */
     const char *password; /* NULL or "": no AUTH */
     int db;               /* SELECT db (0..); SELECT is always sent: it proves Redis answers */
@@ -87,6 +98,8 @@ struct fsa_store_redis_stats {
     uint64_t connect_failures; /* attempts that failed (refused, timeout, AUTH/SELECT error) */
     uint64_t reconnects;       /* connections established after the store was down */
     uint64_t pending;          /* gauge: commands queued or awaiting their reply */
+    uint64_t failovers;        /* Sentinel named another master than the one before */
+    uint64_t sentinel_failures; /* connect attempts no Sentinel answered */
     unsigned state;            /* enum fsa_store_redis_state */
 };
 

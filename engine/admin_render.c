@@ -413,6 +413,10 @@ static void metrics_calc(const struct fsa_admin_model *m, struct fsa_admin_out *
     single(o, "fsagent_storage_redis_connect_failures_total", "counter", "Redis connection attempts that failed.",
            r->connect_failures);
     single(o, "fsagent_storage_redis_pending", "gauge", "Redis commands queued or awaiting their reply.", r->pending);
+    single(o, "fsagent_storage_redis_failovers_total", "counter",
+           "Redis Sentinel named a new master (failovers followed, counted per worker connection).", r->failovers);
+    single(o, "fsagent_storage_redis_sentinel_failures_total", "counter",
+           "Redis connection attempts for which no Sentinel named the master.", r->sentinel_failures);
 }
 
 /* A histogram family in seconds from µs counts at fsa_export_age_le_us. */

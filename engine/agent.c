@@ -149,7 +149,14 @@ static const char *create_workers(struct fsa_agent *a, const struct fsa_config *
         if (cfg->storage == FSA_STORAGE_REDIS) {
             char label[32];
             snprintf(label, sizeof(label), "redis.w%u", w);
+            const char *sentinels[FSA_MAX_SENTINELS];
+            for (unsigned i = 0; i < cfg->redis.sentinel.naddresses && i < FSA_MAX_SENTINELS; i++)
+                sentinels[i] = cfg->redis.sentinel.addresses[i];
             struct fsa_store_redis_params sp = {.host = cfg->redis.host, .port = cfg->redis.port,
+                                                .sentinel_master = cfg->redis.sentinel.master_name,
+                                                .sentinels = sentinels,
+                                                .nsentinels = cfg->redis.sentinel.naddresses,
+                                                .sentinel_password = cfg->redis.sentinel.password,
                                                 .username = cfg->redis.username,
                                                 .password = cfg->redis.password, .db = cfg->redis.db,
                                                 .ttl_s = cfg->redis.ttl_s, .timeout_ms = cfg->redis.timeout_ms,
@@ -424,6 +431,8 @@ bool fsa_agent_store_stats(const struct fsa_agent *a, struct fsa_store_redis_sta
         out->connect_failures += s.connect_failures;
         out->reconnects += s.reconnects;
         out->pending += s.pending;
+        out->failovers += s.failovers;
+        out->sentinel_failures += s.sentinel_failures;
         /* One worker's store down is the store down: the worst state wins. */
         if (!any || s.state == FSA_STORE_REDIS_DOWN || out->state == FSA_STORE_REDIS_INIT)
             out->state = s.state;
@@ -533,10 +542,11 @@ size_t fsa_agent_calc_stats_json(const struct fsa_agent *a, char *out, size_t ca
         }
         int w = snprintf(out + len, cap - len,
                          "},\"load_hits\":%llu,\"connects\":%llu,\"connect_failures\":%llu,\"reconnects\":%llu,"
-                         "\"pending\":%llu,\"state\":\"%s\"}}",
+                         "\"pending\":%llu,\"failovers\":%llu,\"sentinel_failures\":%llu,\"state\":\"%s\"}}",
                          (unsigned long long)rs.load_hits, (unsigned long long)rs.connects,
                          (unsigned long long)rs.connect_failures, (unsigned long long)rs.reconnects,
-                         (unsigned long long)rs.pending, fsa_store_redis_state_name(rs.state));
+                         (unsigned long long)rs.pending, (unsigned long long)rs.failovers,
+                         (unsigned long long)rs.sentinel_failures, fsa_store_redis_state_name(rs.state));
         len += w > 0 && (size_t)w < cap - len ? (size_t)w : 0;
     }
     return len;

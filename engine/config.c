@@ -180,6 +180,16 @@ static int custom_instances(struct yp *y, void *base);
 static int custom_endpoint(struct yp *y, void *base);
 static int custom_insecure(struct yp *y, void *base);
 static int custom_headers(struct yp *y, void *base);
+static int custom_sentinel_addresses(struct yp *y, void *base);
+
+#define TS struct fsa_sentinel_config
+static const struct field sentinel_fields[] = {
+    F_STR("master_name", TS, master_name, S_NAME),
+    F_CUSTOM("addresses", custom_sentinel_addresses),
+    F_STR("password", TS, password, S_SECRET),
+};
+#undef TS
+static const struct table sentinel_table = TABLE(sentinel_fields, NULL);
 static int post_instance(struct yp *y, void *base, uint64_t seen);
 static int post_otel(struct yp *y, void *base, uint64_t seen);
 
@@ -202,6 +212,7 @@ static const struct field redis_fields[] = {
     F_NUM(K_INT, "db", TR, db, 0, INT_MAX, 0),
     F_NUM(K_UINT, "ttl_s", TR, ttl_s, 1, 31536000, 0),
     F_NUM(K_UINT, "timeout_ms", TR, timeout_ms, 1, 60000, 0),
+    F_MAP("sentinel", offsetof(TR, sentinel), &sentinel_table),
 };
 #undef TR
 static const struct table redis_table = TABLE(redis_fields, NULL);
@@ -1023,6 +1034,57 @@ static int custom_headers(struct yp *y, void *base)
     }
 }
 
+/* "host:port" or "[v6]:port" with a port 1-65535: NULL, or why not. */
+static const char *host_port_problem(const char *s, size_t n)
+{
+    const char *colon = memrchr(s, ':', n);
+    if (!colon || colon == s || (size_t)(colon - s) + 1 >= n)
+        return "must be host:port";
+    unsigned long port = 0;
+    for (const char *p = colon + 1; p < s + n; p++) {
+        if (*p < '0' || *p > '9' || port > 65535)
+            return "must be host:port with a numeric port";
+        port = port * 10 + (unsigned)(*p - '0');
+    }
+    if (port == 0 || port > 65535)
+        return "port must be 1-65535";
+    for (const char *p = s; p < colon; p++)
+        if (*p == ' ' || (unsigned char)*p > 0x7e || (unsigned char)*p < 0x21)
+            return "host has a character a host name cannot have";
+    return NULL;
+}
+
+/* storage.redis.sentinel.addresses: a list of "host:port", at most FSA_MAX_SENTINELS. */
+static int custom_sentinel_addresses(struct yp *y, void *base)
+{
+    struct fsa_sentinel_config *sc = base;
+    if (ev_is_null(&y->ev)) {
+        sc->naddresses = 0;
+        return 0;
+    }
+    if (y->ev.type != YAML_SEQUENCE_START_EVENT)
+        return yp_fail(y, "must be a list of host:port, not %s", ev_shape(&y->ev));
+    sc->naddresses = 0;
+    for (;;) {
+        if (yp_next(y))
+            return -1;
+        if (y->ev.type == YAML_SEQUENCE_END_EVENT)
+            return 0;
+        if (y->ev.type != YAML_SCALAR_EVENT)
+            return yp_fail(y, "must be a list of host:port, not a list of %s", ev_shape(&y->ev));
+        const char *v = (const char *)y->ev.data.scalar.value;
+        size_t n = y->ev.data.scalar.length;
+        if (sc->naddresses == FSA_MAX_SENTINELS)
+            return yp_fail(y, "at most %u Sentinels", FSA_MAX_SENTINELS);
+        const char *why = n >= FSA_HOST_MAX ? "is too long" : host_port_problem(v, n);
+        if (why)
+            return yp_fail(y, "entry %u %s", sc->naddresses, why);
+        memcpy(sc->addresses[sc->naddresses], v, n);
+        sc->addresses[sc->naddresses][n] = '\0';
+        sc->naddresses++;
+    }
+}
+
 /* name absent: "host:port", or "[host]:port" for an IPv6 literal. */
 static int post_instance(struct yp *y, void *base, uint64_t seen)
 {
@@ -1604,6 +1666,15 @@ int fsa_config_validate(const struct fsa_config *cfg, struct fsa_config_error *e
     }
     if (check_table(&root_table, cfg, "", err))
         return -1;
+    const struct fsa_sentinel_config *sc = &cfg->redis.sentinel;
+    if (sc->master_name[0] && sc->naddresses == 0) {
+        set_err(err, "storage.redis.sentinel.addresses", "must list at least one Sentinel (host:port) with master_name");
+        return -1;
+    }
+    if (!sc->master_name[0] && sc->naddresses) {
+        set_err(err, "storage.redis.sentinel.master_name", "is needed with sentinel addresses");
+        return -1;
+    }
 
     const struct fsa_otel_config *o = &cfg->otel;
     char ep[FSA_HOST_MAX];

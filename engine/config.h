@@ -34,6 +34,16 @@ enum fsa_log_level { FSA_LOG_DEBUG = 0, FSA_LOG_INFO, FSA_LOG_WARN, FSA_LOG_ERRO
 enum fsa_log_format { FSA_LOG_JSON = 0, FSA_LOG_TEXT };
 enum fsa_temporality { FSA_TEMPORALITY_CUMULATIVE = 0, FSA_TEMPORALITY_DELTA };
 
+#define FSA_MAX_SENTINELS 8
+
+/* storage.redis.sentinel: find the master (and follow it through failovers) by asking Sentinels. */
+struct fsa_sentinel_config {
+    char master_name[FSA_NAME_MAX]; /* "": no Sentinel, storage.redis.host/port is the master */
+    char addresses[FSA_MAX_SENTINELS][FSA_HOST_MAX]; /* "host:port" ("[v6]:port") */
+    unsigned naddresses;
+    char password[FSA_SECRET_MAX]; /* the Sentinels' own (requirepass in sentinel.conf); "" = none */
+};
+
 struct fsa_redis_config {
     char host[FSA_HOST_MAX]; /* default 127.0.0.1 */
     uint16_t port;           /* default 6379 */
@@ -42,6 +52,7 @@ struct fsa_redis_config {
     int db;                  /* default 0 */
     unsigned ttl_s;          /* default 86400 */
     unsigned timeout_ms;     /* default 200: longest a worker waits on Redis */
+    struct fsa_sentinel_config sentinel;
 };
 
 struct fsa_otlp_header {
