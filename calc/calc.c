@@ -15,8 +15,13 @@
  *   filled    by CHANNEL_CREATE / _ANSWER / _BRIDGE (and HANGUP_COMPLETE):
  *             a field is only overwritten by a non-empty value; the domain
  *             keeps the best rank ever seen (variable_domain_name beats
- *             sip_from_host beats sip_to_host; an equal rank replaces, so a
- *             dialplan that changes domain_name is followed).
+ *             sip_from_host beats sip_to_host beats sip_req_host, and any
+ *             name beats any IP literal, which the decoder ranks
+ *             FSA_DOMAIN_IP_LITERAL lower with its port removed; an equal
+ *             rank replaces, so a dialplan that changes domain_name is
+ *             followed). Not followed: a variable that turns from a name into
+ *             an IP literal in a later event keeps the name (FreeSWITCH sets
+ *             these hosts once per dialog).
  *   retired   at CHANNEL_HANGUP_COMPLETE: QoS record (legs with media only),
  *             then LEG_DOWN with the hangup cause; or after leg_ttl_s without
  *             any event (fsa_calc_sweep, bounded work per call): LEG_DOWN
@@ -391,7 +396,7 @@ static void state_to_leg(struct fsa_calc *c, const struct fsa_leg_state *s, stru
         l->direction = s->direction;
     copy_field(l->call_id, sizeof(l->call_id), s->call_id, sizeof(s->call_id));
     struct fsa_str d = field_str(s->domain, sizeof(s->domain));
-    if (d.n && s->domain_rank >= FSA_DOMAIN_FROM_VARIABLE && s->domain_rank <= FSA_DOMAIN_FROM_SIP_TO) {
+    if (d.n && s->domain_rank >= FSA_DOMAIN_FROM_VARIABLE && s->domain_rank <= FSA_DOMAIN_RANK_MAX) {
         set_label(c, &l->domain_id, d);
         l->domain_rank = s->domain_rank;
     }
@@ -571,9 +576,9 @@ static void apply_channel(struct fsa_calc *c, struct fsa_leg *l, const struct fs
     s = field_str(ch->domain, sizeof(ch->domain));
     if (s.n) {
         /* A rank outside the enum (a message we must not trust) ranks below every real one. */
-        uint8_t rank = ch->domain_rank >= FSA_DOMAIN_FROM_VARIABLE && ch->domain_rank <= FSA_DOMAIN_FROM_SIP_TO
+        uint8_t rank = ch->domain_rank >= FSA_DOMAIN_FROM_VARIABLE && ch->domain_rank <= FSA_DOMAIN_RANK_MAX
                            ? ch->domain_rank
-                           : FSA_DOMAIN_FROM_SIP_TO + 1;
+                           : FSA_DOMAIN_RANK_MAX + 1;
         if (l->domain_rank == FSA_DOMAIN_NONE || rank <= l->domain_rank) {
             set_label(c, &l->domain_id, s);
             l->domain_rank = rank;

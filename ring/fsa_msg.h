@@ -40,13 +40,20 @@ const char *fsa_event_kind_name(enum fsa_event_kind kind);
 
 enum fsa_direction { FSA_DIR_UNKNOWN = 0, FSA_DIR_INBOUND, FSA_DIR_OUTBOUND };
 
-/* Where domain_name came from: lower rank wins (contract's fallback chain). */
+/*
+ * Where domain_name came from: lower rank wins (contract's ranking). A value
+ * that is an IP literal ranks FSA_DOMAIN_IP_LITERAL below its variable's
+ * rank, so below every name: an IP is the tenant only when nothing else is.
+ */
 enum fsa_domain_rank {
     FSA_DOMAIN_NONE = 0,
     FSA_DOMAIN_FROM_VARIABLE = 1, /* variable_domain_name */
     FSA_DOMAIN_FROM_SIP_FROM = 2, /* variable_sip_from_host */
     FSA_DOMAIN_FROM_SIP_TO = 3,   /* variable_sip_to_host */
+    FSA_DOMAIN_FROM_SIP_REQ = 4,  /* variable_sip_req_host */
 };
+#define FSA_DOMAIN_IP_LITERAL 4 /* added to the rank of an IP literal (its port removed) */
+#define FSA_DOMAIN_RANK_MAX (FSA_DOMAIN_FROM_SIP_REQ + FSA_DOMAIN_IP_LITERAL)
 
 #define FSA_UUID_MAX 48
 #define FSA_CALL_ID_MAX 128
@@ -97,7 +104,7 @@ enum fsa_qos_field {
 
 struct fsa_channel_payload {
     char call_id[FSA_CALL_ID_MAX];      /* variable_sip_call_id */
-    char domain[FSA_DOMAIN_MAX];        /* best of the fallback chain in this event */
+    char domain[FSA_DOMAIN_MAX];        /* best-ranked candidate in this event */
     char codec[FSA_CODEC_MAX];          /* variable_rtp_use_codec_name, else Channel-Read-Codec-Name */
     char local_media_ip[FSA_IP_MAX];
     char remote_media_ip[FSA_IP_MAX];
