@@ -14,7 +14,9 @@
  *   QOS record  -> freeswitch.qos.{mos_score,jitter_avg,jitter_min,jitter_max,
  *                  total_packets,packet_loss,total_bytes,r_factor,mos_emodel}
  *                  attributes fs_instance, channel_id, correlation_id,
- *                  domain_name, codec_name, src_ip, dst_ip
+ *                  domain_name, codec_name, src_ip, dst_ip, call_direction
+ *                  (the leg's Call-Direction: named apart from the RTCP
+ *                  points' direction, which is the report's), hangup_cause
  * All gauges, time_unix_nano = the record's time_unix_us x 1000, no start
  * time (a gauge has none). A NaN field gives no point. Packet, byte and leg
  * counts are sent as_int (rounded), everything else as_double. Every
@@ -163,7 +165,7 @@ enum {
 _Static_assert(FSA_UUID_MAX <= LABEL_MAX && FSA_DOMAIN_MAX <= LABEL_MAX && FSA_CODEC_MAX <= LABEL_MAX &&
                    FSA_IP_MAX <= LABEL_MAX && FSA_CAUSE_MAX <= LABEL_MAX,
                "LABEL_MAX bounds every label");
-#define MAX_ATTRS 7          /* a QOS record's */
+#define MAX_ATTRS 9          /* a QOS record's */
 #define KEY_MAX 16           /* longest attribute key ("correlation_id") and room */
 #define BUF_SLACK (1u << 20) /* over batch_max_bytes, for the one record an empty batch always takes */
 
@@ -557,13 +559,15 @@ static size_t leg_attrs(const struct fsa_otlp *o, const struct fsa_metric_record
     a[n++] = ATTR("channel_id", l->channel_id, strnlen(l->channel_id, sizeof(l->channel_id)));
     a[n++] = ATTR("correlation_id", l->correlation_id, strnlen(l->correlation_id, sizeof(l->correlation_id)));
     a[n++] = ATTR("domain_name", l->domain_name, strnlen(l->domain_name, sizeof(l->domain_name)));
+    unsigned dir = l->direction <= FSA_DIR_OUTBOUND ? l->direction : FSA_DIR_UNKNOWN;
     if (rec->kind == FSA_REC_RTCP) {
-        unsigned dir = l->direction <= FSA_DIR_OUTBOUND ? l->direction : FSA_DIR_UNKNOWN;
         a[n++] = ATTR("direction", direction_names[dir], direction_len[dir]);
     } else {
         a[n++] = ATTR("codec_name", l->codec_name, strnlen(l->codec_name, sizeof(l->codec_name)));
         a[n++] = ATTR("src_ip", l->src_ip, strnlen(l->src_ip, sizeof(l->src_ip)));
         a[n++] = ATTR("dst_ip", l->dst_ip, strnlen(l->dst_ip, sizeof(l->dst_ip)));
+        a[n++] = ATTR("call_direction", direction_names[dir], direction_len[dir]);
+        a[n++] = ATTR("hangup_cause", rec->hangup_cause, strnlen(rec->hangup_cause, sizeof(rec->hangup_cause)));
     }
     return n;
 }

@@ -23,7 +23,8 @@
  *             outbound for SEND_RTCP_MESSAGE); the rest from the leg as known
  *             at that report (codec, src/dst too, though the contract's RTCP
  *             series do not use them).
- *   QOS       direction = the leg's Call-Direction; src_ip/dst_ip by the
+ *   QOS       direction = the leg's Call-Direction (exported as call_direction,
+ *             beside hangup_cause); src_ip/dst_ip by the
  *             contract's rule (inbound leg: src = remote, dst = local;
  *             outbound leg: src = local, dst = remote; unknown: as inbound).
  *   LEG_UP, LEG_DOWN

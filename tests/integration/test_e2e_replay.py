@@ -22,7 +22,8 @@ from fsatest import (Checks, agent_config, free_ports, instance_stats, last_stat
                      start_fssim, wait_for, SLOW)
 
 UNITS, TYPES = X.UNITS, X.TYPES
-QOS_ATTRS = ("fs_instance", "channel_id", "correlation_id", "domain_name", "codec_name", "src_ip", "dst_ip")
+QOS_ATTRS = ("fs_instance", "channel_id", "correlation_id", "domain_name", "codec_name", "src_ip", "dst_ip",
+             "call_direction", "hangup_cause")
 EPS = 1e-9
 EPS_MOS = 1e-7  # E-model outputs: the leg keeps RTT as a float (calc/legs.h)
 
@@ -148,7 +149,8 @@ def run(c, label="h2c", rx_args=(), otel_extra="", host="127.0.0.1", storage_yam
             v, a, t = next(iter(got.values()))
             want_attrs = {"fs_instance": "fs1", "channel_id": uuid, "correlation_id": leg["call_id"],
                           "domain_name": "example.com", "codec_name": "PCMU", "src_ip": "127.0.0.1",
-                          "dst_ip": "127.0.0.1"}
+                          "dst_ip": "127.0.0.1", "call_direction": leg["direction"],
+                          "hangup_cause": "NORMAL_CLEARING"}
             c.eq({k: a.get(k) for k in QOS_ATTRS}, want_attrs, "%s: QoS attributes of %s" % (label, uuid[:8]))
     with_media = {u for u, h in hang.items() if "variable_rtp_audio_in_mos" in h}
     c.eq(len(with_media), capture.QOS_LEGS, "capture: legs with media statistics")
@@ -164,6 +166,13 @@ def run(c, label="h2c", rx_args=(), otel_extra="", host="127.0.0.1", storage_yam
             if g is None or not close(g[0], w, name) or g[2] != want_t:
                 bad.append((u[:8], name, g and g[0], w))
     c.eq(bad, [], label + ": mos_score, total_packets, total_bytes and time of every leg vs its hangup headers")
+    bad = []
+    for u in with_media:
+        want = {"call_direction": hang[u]["Call-Direction"], "hangup_cause": hang[u]["Hangup-Cause"]}
+        for name, (_, a, _) in qos.get(u, {}).items():
+            if {k: a.get(k) for k in want} != want:
+                bad.append((u[:8], name, a.get("call_direction"), a.get("hangup_cause"), want))
+    c.eq(bad, [], label + ": call_direction and hangup_cause of every QoS point vs its hangup headers")
 
     # Aggregates: the last snapshot (sent at stop) holds the totals.
     def last_points(name):

@@ -185,6 +185,8 @@ def expected_leg_points(legs, reports, first=0, domains=3):
         t = str((t0 + 60000000) * 1000)
         a = {x: lab[x] for x in ("fs_instance", "channel_id", "correlation_id", "domain_name", "codec_name",
                                  "src_ip", "dst_ip")}
+        a["call_direction"] = lab["direction"]  # the leg's Call-Direction, not an RTCP report's
+        a["hangup_cause"] = "USER_BUSY" if i % 2 else "NORMAL_CLEARING"
         vals = {
             "freeswitch.qos.mos_score": 4.1 + (i % 5) * 0.05,
             "freeswitch.qos.jitter_avg": None if i % 2 else 2.0 + i,

@@ -209,11 +209,14 @@ static void test_per_leg_points(void)
     if (m) {
         const NDP *dp = m->gauge->data_points[0];
         CHECK_EQ_U64(dp->time_unix_nano, 1700000001000000000ull);
-        CHECK_EQ_U64(dp->n_attributes, 7);
+        CHECK_EQ_U64(dp->n_attributes, 9);
         CHECK_STR(attr(dp->attributes, dp->n_attributes, "fs_instance"), "fs1");
         CHECK_STR(attr(dp->attributes, dp->n_attributes, "codec_name"), "PCMA");
         CHECK_STR(attr(dp->attributes, dp->n_attributes, "src_ip"), "192.0.2.1");
         CHECK_STR(attr(dp->attributes, dp->n_attributes, "dst_ip"), "198.51.100.2");
+        /* The leg's Call-Direction under its own name: "direction" is the RTCP report's. */
+        CHECK_STR(attr(dp->attributes, dp->n_attributes, "call_direction"), "inbound");
+        CHECK_STR(attr(dp->attributes, dp->n_attributes, "hangup_cause"), "NORMAL_CLEARING");
         CHECK(attr(dp->attributes, dp->n_attributes, "direction") == NULL);
     }
     /* Metrics come in the catalogue's order. */

@@ -259,7 +259,7 @@ static void check_meaning(const Req *r, bool delta)
                 bad += dp->start_time_unix_nano != 0;
                 bad += dp->value_case != (as_int ? CASE_INT : CASE_DOUBLE);
                 bad += dp->value_case == CASE_DOUBLE && !isfinite(dp->as_double);
-                size_t want = id < FSA_M_QOS_MOS_SCORE ? 5 : id < FSA_M_FIRST_AGG ? 7 : 2;
+                size_t want = id < FSA_M_QOS_MOS_SCORE ? 5 : id < FSA_M_FIRST_AGG ? 9 : 2;
                 bad += dp->n_attributes != want;
                 for (size_t a = 0; a < dp->n_attributes; a++)
                     bad += dp->attributes[a]->value->value_case != CASE_STRING;
@@ -604,10 +604,12 @@ static void test_values(void)
             CHECK_EQ_I64(m->gauge->data_points[1]->as_int, INT64_MIN);
             const NDP *dp = m->gauge->data_points[0];
             CHECK_EQ_U64(dp->time_unix_nano, 0); /* time 0: the field is absent, decoded 0 */
-            CHECK_EQ_U64(dp->n_attributes, 7);
+            CHECK_EQ_U64(dp->n_attributes, 9);
             CHECK_STR(attr(dp->attributes, dp->n_attributes, "fs_instance"), "");
             CHECK_STR(attr(dp->attributes, dp->n_attributes, "channel_id"), "");
             CHECK_STR(attr(dp->attributes, dp->n_attributes, "dst_ip"), "");
+            CHECK_STR(attr(dp->attributes, dp->n_attributes, "call_direction"), "unknown"); /* no Call-Direction */
+            CHECK_STR(attr(dp->attributes, dp->n_attributes, "hangup_cause"), "");
         }
         free_req(r);
     }
