@@ -94,6 +94,16 @@
  *                            in_packet_count + in_lost (what should have
  *                            arrived) + out_packet_count (what we sent, which
  *                            out_lost is part of); 0 when expected is 0.
+ *   hold_seconds  = variable_hold_accum_seconds (NaN if absent).
+ *   media_gap_ratio = in_skip / (in_packet_count + in_skip): the share of
+ *                   the jitter buffer's 20 ms ticks with no packet to play.
+ *                   NaN when both are absent or the sum is 0. It is not an
+ *                   E-model input: packets a far side never sent (its
+ *                   sendto() failed, or VAD/DTX silence) show up here and
+ *                   nowhere else, and silence is no loss. Hold counts too
+ *                   (no media while held); hold_seconds is exported beside
+ *                   it so the two can be told apart, the ratio itself keeps
+ *                   the contract's definition.
  *   A counter absent from the event counts as 0 in a sum; a sum whose every
  *   term is absent is NaN.
  *
@@ -745,6 +755,10 @@ static void emit_qos(struct fsa_calc *c, const struct fsa_leg *l, const struct f
         fsa_emodel_eval((enum fsa_codec_class)l->codec_class, l->last_rtt_ms, jitter, loss_pct);
     v.r_factor = e.r;
     v.mos_emodel = e.mos;
+    v.hold_seconds = q & FSA_QOS_HOLD_SECONDS ? (double)ch->hold_accum_s : NAN;
+    double skip = q & FSA_QOS_IN_SKIP_PACKETS ? (double)ch->in_skip_packets : 0.0;
+    double ticks = (in_ok ? (double)ch->in_packets : 0.0) + skip;
+    v.media_gap_ratio = ticks > 0.0 ? skip / ticks : NAN;
     if (c->snapshot)
         fsa_snapshot_note_qos(c->snapshot, &v);
 

@@ -538,6 +538,7 @@ enum field {
     F_IN_QUALITY,
     F_IN_FLAW,
     F_IN_MEAN_INTERVAL,
+    F_HOLD_ACCUM,
     F_COUNT
 };
 _Static_assert(F_COUNT <= 64, "scan.seen is a 64-bit mask");
@@ -647,6 +648,8 @@ static int field_id(const char *p, size_t n)
     case 27:
         if (p[23] == 'n')
             return IS("variable_rtp_use_codec_name") ? F_USE_CODEC_NAME : -1;
+        if (p[23] == 'o')
+            return IS("variable_hold_accum_seconds") ? F_HOLD_ACCUM : -1;
         return IS("variable_rtp_use_codec_rate") ? F_USE_CODEC_RATE : -1;
     case 28: return IS("variable_rtp_use_codec_ptime") ? F_USE_CODEC_PTIME : -1;
     case 31: return IS("variable_rtp_audio_in_raw_bytes") ? F_IN_RAW_BYTES : -1;
@@ -1163,6 +1166,7 @@ static void fill_channel(struct fsa_event_msg *m, const struct esl_event_scan *s
          offsetof(struct fsa_channel_payload, in_jitter_max_variance)},
         {F_IN_QUALITY, true, FSA_QOS_IN_QUALITY_PCT, offsetof(struct fsa_channel_payload, in_quality_pct)},
         {F_IN_MEAN_INTERVAL, true, FSA_QOS_IN_MEAN_INTERVAL, offsetof(struct fsa_channel_payload, in_mean_interval_ms)},
+        {F_HOLD_ACCUM, false, FSA_QOS_HOLD_SECONDS, offsetof(struct fsa_channel_payload, hold_accum_s)},
     };
     for (size_t k = 0; k < sizeof(qos) / sizeof(qos[0]); k++) {
         double d;

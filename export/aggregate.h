@@ -1,7 +1,7 @@
 /*
  * aggregate: the bounded series the exporter builds from metric records.
  *
- * Five families, each a table keyed only by low-cardinality labels
+ * Six families, each a table keyed only by low-cardinality labels
  * (contract.md, "Bounded aggregates"):
  *
  *   family                         key                                     fed by
@@ -12,6 +12,7 @@
  *   freeswitch.leg.jitter (ms)     same                                    QOS: jitter_avg_ms, else
  *                                                                            jitter_max_ms when NaN
  *   freeswitch.rtcp.loss_fraction  same (direction = the report's)         RTCP: fraction_lost
+ *   freeswitch.leg.media_gap       same as leg.mos                         QOS: media_gap_ratio
  *
  * Why mos_emodel feeds leg.mos: it is the same model as the live
  * freeswitch.rtcp.mos gauges, on one scale for every codec, so the histogram
@@ -48,6 +49,7 @@ enum fsa_agg_family {
     FSA_AGG_LEG_MOS,
     FSA_AGG_LEG_JITTER,
     FSA_AGG_LOSS_FRACTION,
+    FSA_AGG_LEG_MEDIA_GAP,
     FSA_AGG_FAMILY_COUNT
 };
 

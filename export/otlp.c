@@ -12,7 +12,8 @@
  *                  attributes fs_instance, channel_id, correlation_id,
  *                  domain_name, direction
  *   QOS record  -> freeswitch.qos.{mos_score,jitter_avg,jitter_min,jitter_max,
- *                  total_packets,packet_loss,total_bytes,r_factor,mos_emodel}
+ *                  total_packets,packet_loss,total_bytes,r_factor,mos_emodel,
+ *                  hold_seconds,media_gap_ratio}
  *                  attributes fs_instance, channel_id, correlation_id,
  *                  domain_name, codec_name, src_ip, dst_ip, call_direction
  *                  (the leg's Call-Direction: named apart from the RTCP
@@ -93,6 +94,12 @@ const struct fsa_otlp_metric_def fsa_otlp_metric_defs[FSA_M_COUNT] = {
     [FSA_M_QOS_TOTAL_BYTES] = {"freeswitch.qos.total_bytes", "By", "RTP bytes received plus sent on the leg", G, 1},
     [FSA_M_QOS_R_FACTOR] = {"freeswitch.qos.r_factor", "1", "E-model R factor for the whole leg", G, 0},
     [FSA_M_QOS_MOS_EMODEL] = {"freeswitch.qos.mos_emodel", "1", "MOS from the leg's E-model R factor", G, 0},
+    [FSA_M_QOS_HOLD_SECONDS] = {"freeswitch.qos.hold_seconds", "s",
+                                "Time the leg spent on hold (variable_hold_accum_seconds)", G, 0},
+    [FSA_M_QOS_MEDIA_GAP_RATIO] = {"freeswitch.qos.media_gap_ratio", "1",
+                                   "Share of 20 ms ticks with no packet to play: rtp_audio_in_skip_packet_count / "
+                                   "(rtp_audio_in_packet_count + skip); sees packets the far side never sent",
+                                   G, 0},
     [FSA_M_CALLS_ACTIVE] = {"freeswitch.calls.active", "{leg}", "Legs up now", G, 1},
     [FSA_M_LEGS_ENDED] = {"freeswitch.legs.ended", "{leg}", "Legs ended, by hangup cause", S, 1},
     [FSA_M_LEG_MOS] = {"freeswitch.leg.mos", "1",
@@ -100,6 +107,8 @@ const struct fsa_otlp_metric_def fsa_otlp_metric_defs[FSA_M_COUNT] = {
     [FSA_M_LEG_JITTER] = {"freeswitch.leg.jitter", "ms",
                           "Jitter of ended legs (mean of RTCP reports; max jitter without reports)", H, 0},
     [FSA_M_RTCP_LOSS_FRACTION] = {"freeswitch.rtcp.loss_fraction", "1", "Fraction lost per RTCP report", H, 0},
+    [FSA_M_LEG_MEDIA_GAP] = {"freeswitch.leg.media_gap", "1",
+                             "Media gap ratio of ended legs (freeswitch.qos.media_gap_ratio)", H, 0},
 };
 #undef G
 #undef S
@@ -515,6 +524,8 @@ static size_t record_values(const struct fsa_metric_record *rec, struct leg_valu
         PUT(FSA_M_QOS_TOTAL_BYTES, q->total_bytes);
         PUT(FSA_M_QOS_R_FACTOR, q->r_factor);
         PUT(FSA_M_QOS_MOS_EMODEL, q->mos_emodel);
+        PUT(FSA_M_QOS_HOLD_SECONDS, q->hold_seconds);
+        PUT(FSA_M_QOS_MEDIA_GAP_RATIO, q->media_gap_ratio);
     }
 #undef PUT
     return n;

@@ -84,11 +84,13 @@ struct fsa_qos_record {
     double jitter_avg_ms; /* NaN without RTCP reports */
     double jitter_min_ms;
     double jitter_max_ms;
-    double total_packets; /* in + out packet counts */
-    double packet_loss;   /* packets; see calc.c */
-    double total_bytes;   /* in + out raw bytes */
-    double r_factor;      /* E-model R for the whole leg */
-    double mos_emodel;    /* MOS from r_factor */
+    double total_packets;   /* in + out packet counts */
+    double packet_loss;     /* packets; see calc.c */
+    double total_bytes;     /* in + out raw bytes */
+    double r_factor;        /* E-model R for the whole leg */
+    double mos_emodel;      /* MOS from r_factor */
+    double hold_seconds;    /* variable_hold_accum_seconds; NaN if absent */
+    double media_gap_ratio; /* skip / (in packets + skip), 0..1; NaN if both absent or the sum is 0 */
 };
 
 struct fsa_metric_record {

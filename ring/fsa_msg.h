@@ -100,6 +100,7 @@ enum fsa_qos_field {
     FSA_QOS_IN_QUALITY_PCT = 1u << 8,
     FSA_QOS_IN_FLAW_TOTAL = 1u << 9,
     FSA_QOS_IN_MEAN_INTERVAL = 1u << 10,
+    FSA_QOS_HOLD_SECONDS = 1u << 11,
 };
 
 struct fsa_channel_payload {
@@ -122,6 +123,7 @@ struct fsa_channel_payload {
     uint64_t in_packets, out_packets;
     uint64_t in_skip_packets;
     uint64_t in_flaw_total;
+    uint64_t hold_accum_s;              /* variable_hold_accum_seconds: time on hold, s */
     double in_mos;
     double in_jitter_min_variance;      /* ms² */
     double in_jitter_max_variance;      /* ms² */

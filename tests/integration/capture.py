@@ -47,7 +47,10 @@ def hangups(path=CAPTURE):
 
 def qos_from_headers(h):
     """The QoS values a reader derives from the hangup headers alone (contract.md)."""
+    skip = int(h["variable_rtp_audio_in_skip_packet_count"])
     return {
+        "freeswitch.qos.media_gap_ratio": skip / (int(h["variable_rtp_audio_in_packet_count"]) + skip),
+        "freeswitch.qos.hold_seconds": float(h["variable_hold_accum_seconds"]),
         "freeswitch.qos.mos_score": float(h["variable_rtp_audio_in_mos"]),
         "freeswitch.qos.total_packets": int(h["variable_rtp_audio_in_packet_count"]) +
         int(h["variable_rtp_audio_out_packet_count"]),
@@ -81,7 +84,8 @@ HAND = {
                 "freeswitch.qos.jitter_min": 0.0, "freeswitch.qos.jitter_max": 0.0,
                 "freeswitch.qos.total_packets": 2995, "freeswitch.qos.packet_loss": 2,
                 "freeswitch.qos.total_bytes": 515140, "freeswitch.qos.r_factor": 90.997711499067,
-                "freeswitch.qos.mos_emodel": 4.362670499935},
+                "freeswitch.qos.mos_emodel": 4.362670499935,
+                "freeswitch.qos.hold_seconds": 0.0, "freeswitch.qos.media_gap_ratio": 5 / 1500},
     },
     # BATCH3, ~5 % induced loss, fire_rtcp_events.
     "ebd223a0-57ce-4a39-b0bc-3b8101e5c9ff": {
@@ -101,7 +105,8 @@ HAND = {
                 "freeswitch.qos.jitter_min": 0.0, "freeswitch.qos.jitter_max": 4.625,
                 "freeswitch.qos.total_packets": 2163, "freeswitch.qos.packet_loss": 2,
                 "freeswitch.qos.total_bytes": 372036, "freeswitch.qos.r_factor": 90.458158026834,
-                "freeswitch.qos.mos_emodel": 4.350062568699},
+                "freeswitch.qos.mos_emodel": 4.350062568699,
+                "freeswitch.qos.hold_seconds": 0.0, "freeswitch.qos.media_gap_ratio": 275 / 1250},
     },
     # BATCH7, outbound leg, jittery upstream: RECV only.
     "9a7a9f3f-0650-48e8-8911-745c8f6afe35": {
@@ -117,7 +122,8 @@ HAND = {
                 "freeswitch.qos.jitter_min": 0.875, "freeswitch.qos.jitter_max": 4.25,
                 "freeswitch.qos.total_packets": 2353, "freeswitch.qos.packet_loss": 4,
                 "freeswitch.qos.total_bytes": 404716, "freeswitch.qos.r_factor": 88.943435033127,
-                "freeswitch.qos.mos_emodel": 4.312262840897},
+                "freeswitch.qos.mos_emodel": 4.312262840897,
+                "freeswitch.qos.hold_seconds": 0.0, "freeswitch.qos.media_gap_ratio": 4 / 1303},
     },
     # BATCH7, FreeSWITCH MOS 3.73, no RTCP: jitter from sqrt(variance), no jitter_avg.
     "ce5aab7d-0931-481d-8d2f-75f91316e88e": {
@@ -125,7 +131,8 @@ HAND = {
         "qos": {"freeswitch.qos.mos_score": 3.73, "freeswitch.qos.jitter_min": 5.773214009544,
                 "freeswitch.qos.jitter_max": 33.937295119087, "freeswitch.qos.total_packets": 2352,
                 "freeswitch.qos.packet_loss": 255, "freeswitch.qos.total_bytes": 404544,
-                "freeswitch.qos.r_factor": 25.263121596575, "freeswitch.qos.mos_emodel": 1.425105553380},
+                "freeswitch.qos.r_factor": 25.263121596575, "freeswitch.qos.mos_emodel": 1.425105553380,
+                "freeswitch.qos.hold_seconds": 0.0, "freeswitch.qos.media_gap_ratio": 255 / 1310},
     },
     # BATCH6, MOS 4.41, no RTCP.
     "77408067-ab0a-4628-b7e6-a7604ca459e1": {
@@ -133,7 +140,8 @@ HAND = {
         "qos": {"freeswitch.qos.mos_score": 4.41, "freeswitch.qos.jitter_min": 12.403225386971,
                 "freeswitch.qos.jitter_max": 28.284271247462, "freeswitch.qos.total_packets": 2505,
                 "freeswitch.qos.packet_loss": 94, "freeswitch.qos.total_bytes": 430860,
-                "freeswitch.qos.r_factor": 48.135075890720, "freeswitch.qos.mos_emodel": 2.477380342882},
+                "freeswitch.qos.r_factor": 48.135075890720, "freeswitch.qos.mos_emodel": 2.477380342882,
+                "freeswitch.qos.hold_seconds": 0.0, "freeswitch.qos.media_gap_ratio": 94 / 1302},
     },
 }
 

@@ -115,7 +115,8 @@ def run(c, label="h2c", rx_args=(), otel_extra="", host="127.0.0.1", storage_yam
             c.eq(counts.get((name, d), 0), n, "%s: %s %s points" % (label, name, d))
     for name in ("freeswitch.qos.mos_score", "freeswitch.qos.jitter_min", "freeswitch.qos.jitter_max",
                  "freeswitch.qos.total_packets", "freeswitch.qos.packet_loss", "freeswitch.qos.total_bytes",
-                 "freeswitch.qos.r_factor", "freeswitch.qos.mos_emodel"):
+                 "freeswitch.qos.r_factor", "freeswitch.qos.mos_emodel", "freeswitch.qos.hold_seconds",
+                 "freeswitch.qos.media_gap_ratio"):
         c.eq(sum(n for (nm, _), n in counts.items() if nm == name), capture.QOS_LEGS,
              "%s: %s points (legs with media)" % (label, name))
 
@@ -165,7 +166,8 @@ def run(c, label="h2c", rx_args=(), otel_extra="", host="127.0.0.1", storage_yam
             g = qos.get(u, {}).get(name)
             if g is None or not close(g[0], w, name) or g[2] != want_t:
                 bad.append((u[:8], name, g and g[0], w))
-    c.eq(bad, [], label + ": mos_score, total_packets, total_bytes and time of every leg vs its hangup headers")
+    c.eq(bad, [], label + ": mos_score, total_packets, total_bytes, hold_seconds, media_gap_ratio and time of "
+         "every leg vs its hangup headers")
     bad = []
     for u in with_media:
         want = {"call_direction": hang[u]["Call-Direction"], "hangup_cause": hang[u]["Hangup-Cause"]}
@@ -187,6 +189,16 @@ def run(c, label="h2c", rx_args=(), otel_extra="", host="127.0.0.1", storage_yam
     c.eq(sum(X.value(dp) for dp in last_points("freeswitch.calls.active")), 0, label + ": calls.active at the end")
     mos_h = last_points("freeswitch.leg.mos")
     c.eq(sum(int(dp["count"]) for dp in mos_h), capture.QOS_LEGS, label + ": leg.mos histogram observations")
+    # leg.media_gap: every leg with media, in the buckets its ratio (from the headers) falls in.
+    gap_h = last_points("freeswitch.leg.media_gap")
+    want_b = [0] * (len(X.GAP_BOUNDS) + 1)
+    for u in with_media:
+        want_b[X.bucket(X.GAP_BOUNDS, capture.qos_from_headers(hang[u])["freeswitch.qos.media_gap_ratio"])] += 1
+    got_b = [0] * (len(X.GAP_BOUNDS) + 1)
+    for dp in gap_h:
+        got_b = [a + int(b) for a, b in zip(got_b, dp["bucket_counts"])]
+    c.eq(got_b, want_b, label + ": leg.media_gap buckets over the 50 legs")
+    c.eq(sum(int(dp["count"]) for dp in gap_h), capture.QOS_LEGS, label + ": leg.media_gap histogram observations")
     if c.failed:
         agent.dump()
     return agent

@@ -473,6 +473,96 @@ static void calc_qos_without_reports(void)
     fsa_calc_destroy(c);
 }
 
+/* The QoS record of a hangup-only leg with the given counters (present = FSA_QOS_* bits). */
+static const struct fsa_qos_record *gap_leg(struct fsa_calc *c, const char *uuid, uint32_t present, uint64_t in,
+                                            uint64_t skip, uint64_t hold_s)
+{
+    struct fsa_event_msg m = hangup(uuid, FSA_DIR_INBOUND);
+    m.u.chan.qos_present = present | FSA_QOS_OUT_PACKETS; /* out counts make it a leg with media */
+    m.u.chan.in_packets = in;
+    m.u.chan.in_skip_packets = skip;
+    m.u.chan.out_packets = 1000;
+    m.u.chan.hold_accum_s = hold_s;
+    fsa_calc_process(c, &m, 1);
+    const struct fsa_metric_record *r = find(FSA_REC_QOS, uuid);
+    CHECK(r != NULL);
+    return r ? &r->u.qos : NULL;
+}
+
+/*
+ * media_gap_ratio = rtp_audio_in_skip_packet_count / (rtp_audio_in_packet_count + skip),
+ * the live FreeSWITCH 1.11.1 figures of contract.md as (skip, packets) vectors, by hand:
+ *   clean call               3 / (997 + 3)    = 3 / 1000    = 0.003
+ *   40 +- 30 ms jitter       17 / (983 + 17)  = 17 / 1000   = 0.017
+ *   10 % network loss, low   125 / (1125 + 125) = 125 / 1250 = 0.1
+ *   10 % network loss, high  262 / (986 + 262)  = 262 / 1248 = 0.209935897436
+ *   8 % output-path drops    214 / (856 + 214)  = 214 / 1070 = 0.2
+ *                            309 / (657 + 309)  = 309 / 966  = 0.319875776398
+ * The drops leg also has what FreeSWITCH showed on those calls: MOS 4.50 and
+ * RTCP Lost 1 each way, so packet_loss = 1 + 1 = 2 and the E-model sees
+ * loss % = 100 x 2 / (856 + 1 + 1000) = 0.107700592353: nearly clean, while
+ * the gap says a fifth of the ticks had nothing to play.
+ * Edges: skip absent -> 0 / in = 0; in absent -> skip / skip = 1; both absent
+ * or both 0 -> NaN (no point). hold_seconds: the counter as is, NaN if absent.
+ */
+static void calc_qos_media_gap(void)
+{
+    struct fsa_calc *c = new_calc();
+    const uint32_t both = FSA_QOS_IN_PACKETS | FSA_QOS_IN_SKIP_PACKETS;
+    static const struct {
+        const char *uuid;
+        uint64_t skip, in;
+        double gap;
+    } v[] = {
+        {"g-clean", 3, 997, 0.003},
+        {"g-jitter", 17, 983, 0.017},
+        {"g-loss-lo", 125, 1125, 0.1},
+        {"g-loss-hi", 262, 986, 0.209935897436},
+        {"g-drop-hi", 309, 657, 0.319875776398},
+    };
+    for (size_t i = 0; i < sizeof(v) / sizeof(v[0]); i++) {
+        const struct fsa_qos_record *q = gap_leg(c, v[i].uuid, both, v[i].in, v[i].skip, 0);
+        CHECK(q && fabs(q->media_gap_ratio - v[i].gap) < 1e-12);
+        CHECK(q && isnan(q->hold_seconds)); /* not in the event */
+    }
+
+    struct fsa_event_msg m = chan(FSA_EV_CHANNEL_CREATE, "g-drop-lo", "PCMU", 8000, FSA_DIR_INBOUND);
+    fsa_calc_process(c, &m, 1);
+    one(c, FSA_EV_RECV_RTCP, "g-drop-lo", 8000, (struct blk){5, 0, 1, 0, 0.02});
+    one(c, FSA_EV_SEND_RTCP, "g-drop-lo", 0, (struct blk){6, 0, 1, 0, NAN});
+    m = hangup("g-drop-lo", FSA_DIR_INBOUND);
+    m.u.chan.qos_present = both | FSA_QOS_OUT_PACKETS | FSA_QOS_IN_MOS | FSA_QOS_HOLD_SECONDS;
+    m.u.chan.in_packets = 856;
+    m.u.chan.in_skip_packets = 214;
+    m.u.chan.out_packets = 1000;
+    m.u.chan.in_mos = 4.5;
+    m.u.chan.hold_accum_s = 0;
+    fsa_calc_process(c, &m, 2);
+    const struct fsa_metric_record *r = find(FSA_REC_QOS, "g-drop-lo");
+    CHECK(r != NULL);
+    if (r) {
+        CHECK_NEAR(r->u.qos.media_gap_ratio, 0.2, 1e-12);
+        CHECK_NEAR(r->u.qos.packet_loss, 2, 0);
+        CHECK_NEAR(r->u.qos.mos_score, 4.5, 0);
+        CHECK_NEAR(r->u.qos.hold_seconds, 0, 0);
+        CHECK(r->u.qos.mos_emodel > 4.3); /* the E-model does not see these drops: the gap does */
+    }
+
+    const struct fsa_qos_record *q = gap_leg(c, "g-no-skip", FSA_QOS_IN_PACKETS, 500, 77, 0);
+    CHECK(q && q->media_gap_ratio == 0.0);
+    q = gap_leg(c, "g-no-in", FSA_QOS_IN_SKIP_PACKETS, 77, 50, 0);
+    CHECK(q && q->media_gap_ratio == 1.0);
+    q = gap_leg(c, "g-none", 0, 500, 50, 0);
+    CHECK(q && isnan(q->media_gap_ratio));
+    q = gap_leg(c, "g-zero", both, 0, 0, 0);
+    CHECK(q && isnan(q->media_gap_ratio));
+    q = gap_leg(c, "g-held", both | FSA_QOS_HOLD_SECONDS, 600, 900, 18);           /* 18 s of 30 on hold */
+    CHECK(q && q->hold_seconds == 18.0 && fabs(q->media_gap_ratio - 0.6) < 1e-12); /* 900 / 1500 */
+    q = gap_leg(c, "g-huge", both | FSA_QOS_HOLD_SECONDS, UINT64_MAX, UINT64_MAX, UINT64_MAX);
+    CHECK(q && q->media_gap_ratio == 0.5 && isfinite(q->hold_seconds)); /* hostile counters stay finite */
+    fsa_calc_destroy(c);
+}
+
 int main(void)
 {
     calc_rtcp_lost_deltas();
@@ -484,5 +574,6 @@ int main(void)
     calc_rtcp_blocks();
     calc_qos_with_reports();
     calc_qos_without_reports();
+    calc_qos_media_gap();
     return fsa_test_finish();
 }

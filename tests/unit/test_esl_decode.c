@@ -164,7 +164,8 @@ static void check_hangup_77408067(const struct fsa_event_msg *m)
     CHECK_EQ_U64(c->local_media_port, 27068);
     CHECK_STR(c->remote_media_ip, "127.0.0.1");
     CHECK_EQ_U64(c->remote_media_port, 6000);
-    CHECK_EQ_U64(c->qos_present, 0x7ff);
+    CHECK_EQ_U64(c->qos_present, 0xfff); /* the 11 rtp_audio_* fields and variable_hold_accum_seconds: 0 */
+    CHECK_EQ_U64(c->hold_accum_s, 0);
     CHECK_EQ_U64(c->in_raw_bytes, 207776);
     CHECK_EQ_U64(c->out_raw_bytes, 223084);
     CHECK_EQ_U64(c->in_packets, 1208);
@@ -188,7 +189,7 @@ static void check_hangup_ce5aab7d(const struct fsa_event_msg *m)
     const struct fsa_channel_payload *c = &m->u.chan;
     CHECK_EQ_U64(m->event_seq, 2484);
     CHECK_STR(c->call_id, "1-19112@127.0.0.1");
-    CHECK_EQ_U64(c->qos_present, 0x7ff);
+    CHECK_EQ_U64(c->qos_present, 0xfff);
     CHECK_NEAR(c->in_mos, 3.73, 1e-12);
     CHECK_EQ_U64(c->in_skip_packets, 255);
     CHECK_EQ_U64(c->in_flaw_total, 283);
@@ -211,7 +212,8 @@ static void check_hangup_ffe89e6b(const struct fsa_event_msg *m)
        Hangup-Cause: NO_ROUTE_DESTINATION, no variable_domain_name, variable_sip_from_host: example.com,
        variable_sip_to_host: 127.0.0.1, variable_sip_call_id: a3644bb2-6244-1240-9495-06c5022e40d8,
        variable_rtp_use_codec_name: PCMU, no variable_local_media_*, variable_remote_media_ip: 127.0.0.1,
-       variable_remote_media_port: 23642, no Other-Leg-Unique-ID, no variable_rtp_audio_* at all */
+       variable_remote_media_port: 23642, no Other-Leg-Unique-ID, no variable_rtp_audio_* at all,
+       variable_hold_accum_seconds: 0 (on every hangup of the capture) */
     const struct fsa_channel_payload *c = &m->u.chan;
     CHECK_EQ_U64(m->event_seq, 2165);
     CHECK_EQ_U64(m->flags, 0);
@@ -226,7 +228,7 @@ static void check_hangup_ffe89e6b(const struct fsa_event_msg *m)
     CHECK_STR(c->remote_media_ip, "127.0.0.1");
     CHECK_EQ_U64(c->remote_media_port, 23642);
     CHECK_STR(c->other_leg_uuid, "");
-    CHECK_EQ_U64(c->qos_present, 0);
+    CHECK_EQ_U64(c->qos_present, FSA_QOS_HOLD_SECONDS);
     CHECK_EQ_U64(c->in_packets, 0);
 }
 
@@ -239,6 +241,7 @@ static void test_capture(void)
 
     size_t by_kind[FSA_EV_KIND_COUNT] = {0}, heartbeat = 0, other = 0, errors = 0, flagged = 0;
     size_t send_one_block = 0, send_no_block = 0, recv_one_block = 0, qos_full = 0, qos_none = 0;
+    uint64_t hold_sum = 0;
     size_t dir_in = 0, dir_out = 0, rank[4] = {0}, with_call_id = 0, with_codec = 0, with_other_leg = 0;
     bool uuid_seen[52] = {false};
     size_t unknown_uuid = 0;
@@ -338,8 +341,9 @@ static void test_capture(void)
                 CHECK_EQ_U64(c->qos_present, 0);
                 CHECK_STR(c->hangup_cause, "");
             } else {
-                qos_full += c->qos_present == 0x7ff;
-                qos_none += c->qos_present == 0;
+                qos_full += c->qos_present == 0xfff;
+                qos_none += c->qos_present == FSA_QOS_HOLD_SECONDS;
+                hold_sum += c->hold_accum_s;
                 hc_in_raw += c->in_raw_bytes;
                 hc_out_raw += c->out_raw_bytes;
                 hc_in_pk += c->in_packets;
@@ -420,9 +424,10 @@ static void test_capture(void)
     CHECK_EQ_U64(with_call_id, 142);
     CHECK_EQ_U64(with_codec, 141);
     CHECK_EQ_U64(with_other_leg, 65);
-    /* 50 of the 52 legs have all QoS fields, the 2 NO_ROUTE_DESTINATION legs none */
+    /* 50 of the 52 legs have all QoS fields, the 2 NO_ROUTE_DESTINATION legs only the hold time (0 s, as all) */
     CHECK_EQ_U64(qos_full, 50);
     CHECK_EQ_U64(qos_none, 2);
+    CHECK_EQ_U64(hold_sum, 0);
 
     /* Field sums, all events of a kind (Python over the same capture) */
     CHECK_EQ_U64(recv_ssrc, 279859993428ull);
@@ -835,6 +840,31 @@ static void test_domain_skips_ip_literals(void)
     CHECK(m.flags & FSA_MSG_TRUNCATED);
 }
 
+/* variable_hold_accum_seconds: a QoS field (hangup only), a bad value flagged and left unset. */
+static void test_hold_seconds(void)
+{
+    struct fsa_event_msg m;
+    const char *err;
+    const struct fsa_channel_payload *c = &m.u.chan;
+    CHECK_EQ_U64(decode("Event-Name: CHANNEL_HANGUP_COMPLETE\nUnique-ID: a\nvariable_hold_accum_seconds: 37\n"
+                        "variable_rtp_audio_in_packet_count: 1000\nvariable_rtp_audio_in_skip_packet_count: 250\n",
+                        &m, &err),
+                 ESL_DECODE_EVENT);
+    CHECK_EQ_U64(c->qos_present, FSA_QOS_HOLD_SECONDS | FSA_QOS_IN_PACKETS | FSA_QOS_IN_SKIP_PACKETS);
+    CHECK_EQ_U64(c->hold_accum_s, 37);
+    CHECK_EQ_U64(m.flags, 0);
+    CHECK_EQ_U64(
+        decode("Event-Name: CHANNEL_HANGUP_COMPLETE\nUnique-ID: a\nvariable_hold_accum_seconds: 3.5\n", &m, &err),
+        ESL_DECODE_EVENT);
+    CHECK_EQ_U64(c->qos_present, 0);
+    CHECK(m.flags & FSA_MSG_BAD_VALUE);
+    /* Not a hangup: the statistics (and the hold time) are not read. */
+    CHECK_EQ_U64(decode("Event-Name: CHANNEL_ANSWER\nUnique-ID: a\nvariable_hold_accum_seconds: 37\n", &m, &err),
+                 ESL_DECODE_EVENT);
+    CHECK_EQ_U64(c->qos_present, 0);
+    CHECK_EQ_U64(c->hold_accum_s, 0);
+}
+
 static void test_channel_values(void)
 {
     struct fsa_event_msg m;
@@ -1068,6 +1098,7 @@ int main(void)
     test_rtcp_values();
     test_channel_values();
     test_domain_skips_ip_literals();
+    test_hold_seconds();
     test_capture();
     test_two_steps();
     test_block_alignment();

@@ -281,6 +281,8 @@ static size_t ref_record_values(const struct fsa_metric_record *rec, struct ref_
         PUT(FSA_M_QOS_TOTAL_BYTES, q->total_bytes);
         PUT(FSA_M_QOS_R_FACTOR, q->r_factor);
         PUT(FSA_M_QOS_MOS_EMODEL, q->mos_emodel);
+        PUT(FSA_M_QOS_HOLD_SECONDS, q->hold_seconds);
+        PUT(FSA_M_QOS_MEDIA_GAP_RATIO, q->media_gap_ratio);
     }
 #undef PUT
     return n;
