@@ -63,7 +63,8 @@
  *                   RTT: NaN.
  *   mos           = E-model with this report's jitter_ms, the leg's last
  *                   RTT > 0 (this report's if it has one; else 0) and
- *                   loss % = Fraction / 256 x 100, codec from the leg.
+ *                   loss % = Fraction / 256 x 100, codec from the leg,
+ *                   Bpl as emodel.plc says (emodel.c).
  *   direction     = inbound for RECV, outbound for SEND.
  *   Every block also feeds the leg's jitter accumulators (count, sum, min,
  *   max in ms) and last_fraction.
@@ -85,7 +86,7 @@
  *                   a negative cumulative counts as 0; "last" is the last
  *                   report of the current source SSRC.
  *   total_bytes   = in_raw_bytes + out_raw_bytes
- *   r_factor, mos_emodel = E-model for the whole leg with
+ *   r_factor, mos_emodel = E-model (Bpl per emodel.plc) for the whole leg with
  *                   jitter = jitter_avg_ms if the leg had reports, else
  *                            jitter_max_ms (sqrt of the max variance: the
  *                            pessimistic end), else 0;
@@ -159,6 +160,7 @@ struct fsa_calc {
     struct fsa_store store;
     struct fsa_snapshot *snapshot;
     bool persistent;
+    bool plc; /* emodel.plc */
     unsigned ninstances;
     uint64_t ttl_ns;
     unsigned published;               /* since the last fsa_calc_take_published() */
@@ -244,6 +246,7 @@ struct fsa_calc *fsa_calc_create(const struct fsa_calc_params *p)
     c->persistent = c->store.ops->persistent;
     c->snapshot = p->snapshot;
     c->ninstances = p->ninstances;
+    c->plc = !p->emodel_no_plc;
     c->ttl_ns = (uint64_t)ttl_s * 1000000000ull;
     return c;
 }
@@ -679,8 +682,8 @@ static void process_rtcp(struct fsa_calc *c, struct fsa_leg *l, const struct fsa
         if (l->jitter_count < UINT32_MAX)
             l->jitter_count++;
 
-        struct fsa_emodel_result e = fsa_emodel_eval((enum fsa_codec_class)l->codec_class, l->last_rtt_ms, jitter_ms,
-                                                     (double)fraction / 256.0 * 100.0);
+        struct fsa_emodel_result e = fsa_emodel_eval((enum fsa_codec_class)l->codec_class, c->plc, l->last_rtt_ms,
+                                                     jitter_ms, (double)fraction / 256.0 * 100.0);
 
         struct fsa_metric_record *r = rec_begin(c, FSA_REC_RTCP, m->event_time_us, m->ingest_ns);
         if (!r)
@@ -752,7 +755,7 @@ static void emit_qos(struct fsa_calc *c, const struct fsa_leg *l, const struct f
                       (out_ok ? (double)ch->out_packets : 0.0);
     double loss_pct = expected > 0.0 && !isnan(v.packet_loss) ? 100.0 * v.packet_loss / expected : 0.0;
     struct fsa_emodel_result e =
-        fsa_emodel_eval((enum fsa_codec_class)l->codec_class, l->last_rtt_ms, jitter, loss_pct);
+        fsa_emodel_eval((enum fsa_codec_class)l->codec_class, c->plc, l->last_rtt_ms, jitter, loss_pct);
     v.r_factor = e.r;
     v.mos_emodel = e.mos;
     v.hold_seconds = q & FSA_QOS_HOLD_SECONDS ? (double)ch->hold_accum_s : NAN;
@@ -921,6 +924,11 @@ const struct fsa_leg *fsa_calc_leg(const struct fsa_calc *c, uint16_t instance, 
 {
     struct fsa_leg_key k = fsa_leg_key_make(instance, uuid, n);
     return fsa_leg_table_find(&c->legs, &k);
+}
+
+bool fsa_calc_emodel_plc(const struct fsa_calc *c)
+{
+    return c->plc;
 }
 
 const char *fsa_calc_label(const struct fsa_calc *c, uint16_t id)

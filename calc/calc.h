@@ -47,6 +47,7 @@ struct fsa_calc_params {
     void *emit_ctx;
     const struct fsa_store *store; /* NULL: memory (nothing persisted) */
     struct fsa_snapshot *snapshot; /* NULL: none; else every QoS goes into its MOS histogram (snapshot.h) */
+    bool emodel_no_plc;            /* emodel.plc: false (Bpl without concealment); zero = the default, plc */
 };
 
 /* A snapshot of the counters (monotonic totals unless noted). */
@@ -107,6 +108,8 @@ const struct fsa_leg_table *fsa_calc_legs(const struct fsa_calc *c);
 const struct fsa_leg *fsa_calc_leg(const struct fsa_calc *c, uint16_t instance, const char *uuid, size_t n);
 /* Worker thread (tests): a label id's string. */
 const char *fsa_calc_label(const struct fsa_calc *c, uint16_t id);
+/* The concealment setting the E-model runs with (emodel.plc). */
+bool fsa_calc_emodel_plc(const struct fsa_calc *c);
 /* Worker thread (tests, fuzzing): label strings referenced now; 0 once every leg is gone. */
 unsigned fsa_calc_labels_live(const struct fsa_calc *c);
 

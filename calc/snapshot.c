@@ -55,10 +55,10 @@ void fsa_snapshot_note_qos(struct fsa_snapshot *s, const struct fsa_qos_record *
 
 /* ---- the walk (worker thread) ------------------------------------------------------------------------------ */
 
-static double live_mos(const struct fsa_leg *l)
+static double live_mos(const struct fsa_calc *c, const struct fsa_leg *l)
 {
     double jitter = l->jitter_sum_ms / l->jitter_count;
-    return fsa_emodel_eval((enum fsa_codec_class)l->codec_class, l->last_rtt_ms, jitter,
+    return fsa_emodel_eval((enum fsa_codec_class)l->codec_class, fsa_calc_emodel_plc(c), l->last_rtt_ms, jitter,
                            (double)l->last_fraction / 256.0 * 100.0)
         .mos;
 }
@@ -91,7 +91,7 @@ static void fill_leg(struct fsa_snap_leg *o, const struct fsa_calc *c, const str
     o->instance = l->instance;
     o->direction = l->direction;
     o->reports = l->jitter_count;
-    o->mos = live_mos(l);
+    o->mos = live_mos(c, l);
     o->jitter_ms = l->jitter_sum_ms / l->jitter_count;
     o->loss_pct = (double)l->last_fraction / 256.0 * 100.0;
     o->rtt_ms = l->last_rtt_ms;
@@ -188,7 +188,7 @@ void fsa_snapshot_scan(struct fsa_snapshot *s, const struct fsa_calc *c, uint64_
         if (!l->jitter_count)
             continue; /* no RTCP yet: nothing to rank it by */
         s->ranked++;
-        offer(s, idx, l, live_mos(l));
+        offer(s, idx, l, live_mos(c, l));
     }
 }
 

@@ -64,6 +64,7 @@ struct fsa_worker *fsa_worker_create(const struct fsa_worker_params *params)
         .output = params->output,
         .store = params->store,
         .snapshot = &w->snap,
+        .emodel_no_plc = params->emodel_no_plc,
     };
     w->calc = fsa_calc_create(&cp);
     if (!w->inputs || !w->events || !w->calc) {

@@ -49,6 +49,7 @@ struct fsa_worker_params {
     void (*output_wake)(void *arg);
     void *output_wake_arg;
     const struct fsa_store *store;    /* NULL: memory; owned by this worker's thread once running */
+    bool emodel_no_plc;               /* emodel.plc: false */
 };
 
 static inline unsigned fsa_shard_of(const char *uuid, size_t len, unsigned nworkers)

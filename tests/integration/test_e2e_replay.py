@@ -235,10 +235,36 @@ def tls_cases(c):
     c.check("wrong-Secret-78" not in logs and "e2e-Secret-77" not in logs, "wrong header: no header value logged")
 
 
+# emodel.plc: false (PCMU Bpl 4.3): the legs facing sipp, by hand in tests/unit/test_calc_capture.c.
+NO_PLC = {"ce5aab7d-0931-481d-8d2f-75f91316e88e": (25.263121596575, 1.425105553380),
+          "77408067-ab0a-4628-b7e6-a7604ca459e1": (48.135075890720, 2.477380342882)}
+
+
+def no_plc_case(c):
+    """The same replay with emodel.plc: false reaches the calculators: the worst-case E-model values."""
+    rx = X.Receiver()
+    agent = replay_through_agent(rx, storage_yaml="emodel: {plc: false}\n")
+    reqs = rx.ok_requests()
+    rx.stop()
+    c.check(agent.all_processed, "plc false: all events processed")
+    got = {}
+    for _, m in X.metrics(reqs):
+        if m["name"] in ("freeswitch.qos.r_factor", "freeswitch.qos.mos_emodel"):
+            for dp in X.points(m)[1]:
+                got[(m["name"], X.attrs(dp["attributes"]).get("channel_id"))] = X.value(dp)
+    for uuid, (r, mos) in NO_PLC.items():
+        c.check(close(got.get(("freeswitch.qos.r_factor", uuid)), r, "r_factor"),
+                "plc false: r_factor of %s = %r (want %r)" % (uuid[:8], got.get(("freeswitch.qos.r_factor", uuid)), r))
+        c.check(close(got.get(("freeswitch.qos.mos_emodel", uuid)), mos, "mos_emodel"),
+                "plc false: mos_emodel of %s = %r (want %r)" % (uuid[:8], got.get(("freeswitch.qos.mos_emodel", uuid)),
+                                                                 mos))
+
+
 def main():
     c = Checks()
     X.ensure_deps()
     run(c)
+    no_plc_case(c)
     tls_cases(c)
     c.finish()
 

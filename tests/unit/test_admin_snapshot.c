@@ -102,12 +102,16 @@ static void snapshot_mos_buckets(void)
  * two workers (legs 0-5, 6-11), plus one leg without RTCP. The live MOS is the
  * contract's E-model (emodel_g107_simplified):
  *   d = 0/2 + 2 x 10 + 10 = 30 ms, Id = 30/40 = 0.75
- *   Ppl = 4i / 256 x 100; Ie,eff = 95 Ppl / (Ppl + 4.3) (PCMU: Ie 0, Bpl 4.3)
- *   leg 11: Ppl = 17.1875, Ie,eff = 95 x 17.1875 / 21.4875 = 75.98895,
- *           R = 93.2 - 0.75 - 75.98895 = 16.46105,
- *           MOS = 1 + 0.035 R + 7e-6 R (R - 60)(100 - R) = 1.157032
- *   leg 2:  Ppl = 3.125, Ie,eff = 95 x 3.125 / 7.425 = 39.98316, R = 52.46684,
- *           MOS = 2.704830
+ *   Ppl = 4i / 256 x 100; Ie,eff = 95 Ppl / (Ppl + 25.1) (PCMU: Ie 0, Bpl 25.1 with
+ *   emodel.plc's default, concealment)
+ *   leg 11: Ppl = 17.1875, Ie,eff = 95 x 17.1875 / 42.2875 = 38.612178539758,
+ *           R = 93.2 - 0.75 - 38.612178539758 = 53.837821460242,
+ *           MOS = 1 + 0.035 R + 7e-6 R (R - 60)(100 - R)
+ *               = 1 + 1.884323751108 + 7e-6 x (-331.758268030 x 46.162178539758 = -15314.684400823)
+ *               = 1 + 1.884323751108 - 0.107202790806 = 2.777120960302
+ *   leg 2:  Ppl = 3.125, Ie,eff = 95 x 3.125 / 28.225 = 10.518157661647, R = 81.931842338353,
+ *           MOS = 1 + 2.867614481842 + 7e-6 x (1796.916248656 x 18.068157661647 = 32466.966085484)
+ *               = 1 + 2.867614481842 + 0.227268762598 = 4.094883244440
  *   leg 0:  Ppl = 0, R = 92.45, MOS = 4.394300
  * The ten worst are legs 11 down to 2, worst first, across both workers.
  */
@@ -144,8 +148,8 @@ static void snapshot_worst_legs(void)
         CHECK_STR(v.worst.leg[k].uuid, uuid);
     }
     const struct fsa_snap_leg *w = &v.worst.leg[0];
-    CHECK_NEAR(w->mos, 1.157032114822067, 1e-9);
-    CHECK_NEAR(v.worst.leg[9].mos, 2.7048297280476543, 1e-9);
+    CHECK_NEAR(w->mos, 2.777120960302, 1e-9);
+    CHECK_NEAR(v.worst.leg[9].mos, 4.094883244440, 1e-9);
     CHECK_NEAR(w->jitter_ms, 10.0, EPS);
     CHECK_NEAR(w->loss_pct, 17.1875, EPS);
     CHECK_NEAR(w->rtt_ms, 0.0, EPS);
