@@ -49,7 +49,7 @@ int fsa_snapshot_mos_bucket(double mos)
 
 void fsa_snapshot_note_qos(struct fsa_snapshot *s, const struct fsa_qos_record *q)
 {
-    int b = fsa_snapshot_mos_bucket(isfinite(q->mos_emodel) ? q->mos_emodel : q->mos_score);
+    int b = fsa_snapshot_mos_bucket(q->mos_emodel);
     bump(b < 0 ? &s->qos_without_mos : &s->mos_hist[b]);
 }
 

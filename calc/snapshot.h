@@ -3,12 +3,13 @@
  *
  * Two bounded things, both written by the worker thread only:
  *
- *   MOS histogram  the MOS of every end-of-call QoS the worker computed since
+ *   MOS histogram  the E-model MOS of every end-of-call QoS the worker computed since
  *                  start, in FSA_SNAP_MOS_BUCKETS fixed buckets 0.25 wide
  *                  from 1.0 to 4.5 (the last one includes 4.5). The value is
- *                  the record's mos_emodel, else FreeSWITCH's
- *                  rtp_audio_in_mos: the one the exporter's freeswitch.leg.mos
- *                  histogram uses. One relaxed counter bump per QoS.
+ *                  the record's mos_emodel, the one model the exporter's
+ *                  freeswitch.leg.mos histogram uses; a QoS without one is
+ *                  counted apart (qos_without_mos), never rated with
+ *                  FreeSWITCH's MOS. One relaxed counter bump per QoS.
  *
  *   worst legs     the FSA_SNAP_WORST live legs with the lowest live MOS,
  *                  found by a walk over the leg table that the worker runs a

@@ -223,7 +223,7 @@ double fsa_agg_observed_value(enum fsa_agg_family f, const struct fsa_metric_rec
     case FSA_AGG_LEG_MOS:
         if (rec->kind != FSA_REC_QOS)
             return NAN;
-        return isfinite(rec->u.qos.mos_emodel) ? rec->u.qos.mos_emodel : rec->u.qos.mos_score;
+        return rec->u.qos.mos_emodel; /* one model (aggregate.h): no fallback to FreeSWITCH's MOS */
     case FSA_AGG_LEG_JITTER:
         if (rec->kind != FSA_REC_QOS)
             return NAN;

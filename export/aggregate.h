@@ -7,8 +7,8 @@
  *   family                         key                                     fed by
  *   freeswitch.calls.active        fs_instance, domain_name                LEG_UP +1, LEG_DOWN -1
  *   freeswitch.legs.ended          fs_instance, domain_name, hangup_cause  LEG_DOWN +1
- *   freeswitch.leg.mos             fs_instance, domain_name, codec_name,   QOS: mos_emodel, else
- *                                  direction                                 mos_score when NaN
+ *   freeswitch.leg.mos             fs_instance, domain_name, codec_name,   QOS: mos_emodel only
+ *                                  direction
  *   freeswitch.leg.jitter (ms)     same                                    QOS: jitter_avg_ms, else
  *                                                                            jitter_max_ms when NaN
  *   freeswitch.rtcp.loss_fraction  same (direction = the report's)         RTCP: fraction_lost
@@ -16,8 +16,10 @@
  *
  * Why mos_emodel feeds leg.mos: it is the same model as the live
  * freeswitch.rtcp.mos gauges, on one scale for every codec, so the histogram
- * and the live series agree; FreeSWITCH's own rtp_audio_in_mos only fills in
- * for a leg the calculator could not rate. Why jitter_avg_ms: it is the mean
+ * and the live series agree. One model only (contract): FreeSWITCH's own
+ * rtp_audio_in_mos never fills in for a leg the E-model did not rate, or an
+ * SLA report built on the histogram would mix two models' scales; it stays
+ * in its own per-leg series, freeswitch.qos.mos_score. Why jitter_avg_ms: it is the mean
  * of the leg's RTCP reports (the contract's leg jitter); a leg without
  * reports contributes FreeSWITCH's max jitter, an upper bound, so every leg
  * with media is counted.

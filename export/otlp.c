@@ -103,7 +103,9 @@ const struct fsa_otlp_metric_def fsa_otlp_metric_defs[FSA_M_COUNT] = {
     [FSA_M_CALLS_ACTIVE] = {"freeswitch.calls.active", "{leg}", "Legs up now", G, 1},
     [FSA_M_LEGS_ENDED] = {"freeswitch.legs.ended", "{leg}", "Legs ended, by hangup cause", S, 1},
     [FSA_M_LEG_MOS] = {"freeswitch.leg.mos", "1",
-                       "MOS of ended legs (E-model; FreeSWITCH's MOS when the E-model had none)", H, 0},
+                       "MOS of ended legs from the E-model alone (freeswitch.qos.mos_emodel; FreeSWITCH's own MOS "
+                       "is freeswitch.qos.mos_score)",
+                       H, 0},
     [FSA_M_LEG_JITTER] = {"freeswitch.leg.jitter", "ms",
                           "Jitter of ended legs (mean of RTCP reports; max jitter without reports)", H, 0},
     [FSA_M_RTCP_LOSS_FRACTION] = {"freeswitch.rtcp.loss_fraction", "1", "Fraction lost per RTCP report", H, 0},

@@ -51,6 +51,9 @@ for _, m in X.metrics(reqs):
     name = m["name"]
     c.eq(m.get("unit"), UNITS.get(name), "unit of %s" % name)
     c.check(m.get("description"), "description of %s" % name)
+    if name == "freeswitch.leg.mos":  # one model, said where the metric is described (contract)
+        c.check("E-model" in m["description"] and "mos_emodel" in m["description"],
+                "leg.mos description names its model: %r" % m["description"])
     kind, dps = X.points(m)
     c.eq(kind, TYPES.get(name, "gauge"), "type of %s" % name)
     if name in AGG:

@@ -80,17 +80,19 @@ static void snapshot_mos_buckets(void)
     struct fsa_snapshot s;
     fsa_snapshot_init(&s);
     struct fsa_qos_record q = {.mos_emodel = 4.3, .mos_score = 1.0};
-    fsa_snapshot_note_qos(&s, &q); /* E-model first: bucket 13 */
+    fsa_snapshot_note_qos(&s, &q); /* the E-model's: bucket 13 */
+    q = (struct fsa_qos_record){.mos_emodel = 2.0, .mos_score = 4.5};
+    fsa_snapshot_note_qos(&s, &q); /* (2 - 1) / 0.25 = 4, whatever FreeSWITCH says */
     q = (struct fsa_qos_record){.mos_emodel = NAN, .mos_score = 2.0};
-    fsa_snapshot_note_qos(&s, &q); /* then FreeSWITCH's: (2 - 1) / 0.25 = 4 */
+    fsa_snapshot_note_qos(&s, &q); /* one model: FreeSWITCH's MOS never fills in */
     q = (struct fsa_qos_record){.mos_emodel = NAN, .mos_score = NAN};
-    fsa_snapshot_note_qos(&s, &q); /* neither */
+    fsa_snapshot_note_qos(&s, &q);
     struct fsa_snapshot_view v;
     fsa_snapshot_view_init(&v);
     fsa_snapshot_merge(&v, &s);
     CHECK_EQ_U64(v.mos_hist[13], 1);
     CHECK_EQ_U64(v.mos_hist[4], 1);
-    CHECK_EQ_U64(v.qos_without_mos, 1);
+    CHECK_EQ_U64(v.qos_without_mos, 2);
     uint64_t sum = 0;
     for (unsigned i = 0; i < FSA_SNAP_MOS_BUCKETS; i++)
         sum += v.mos_hist[i];
