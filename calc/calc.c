@@ -714,7 +714,8 @@ static double sqrt_variance(bool ok, double var)
     return ok && var >= 0.0 && isfinite(var) ? sqrt(var) : NAN;
 }
 
-static void emit_qos(struct fsa_calc *c, const struct fsa_leg *l, const struct fsa_event_msg *m, struct fsa_str cause)
+static void emit_qos(struct fsa_calc *c, const struct fsa_leg *l, const struct fsa_event_msg *m, struct fsa_str cause,
+                     uint64_t now_ns)
 {
     const struct fsa_channel_payload *ch = &m->u.chan;
     uint32_t q = ch->qos_present;
@@ -762,8 +763,10 @@ static void emit_qos(struct fsa_calc *c, const struct fsa_leg *l, const struct f
     double skip = q & FSA_QOS_IN_SKIP_PACKETS ? (double)ch->in_skip_packets : 0.0;
     double ticks = (in_ok ? (double)ch->in_packets : 0.0) + skip;
     v.media_gap_ratio = ticks > 0.0 ? skip / ticks : NAN;
-    if (c->snapshot)
+    if (c->snapshot) {
         fsa_snapshot_note_qos(c->snapshot, &v);
+        fsa_snapshot_note_gap(c->snapshot, c, l, &v, cause.p, m->event_time_us, now_ns);
+    }
 
     struct fsa_metric_record *r = rec_begin(c, FSA_REC_QOS, m->event_time_us, m->ingest_ns);
     if (!r)
@@ -802,7 +805,7 @@ static void process_hangup(struct fsa_calc *c, const struct fsa_event_msg *m, co
     struct fsa_str cause = field_str(m->u.chan.hangup_cause, sizeof(m->u.chan.hangup_cause));
     if (cause.n == 0)
         cause = FSA_STR_LIT("NONE");
-    emit_qos(c, l, m, cause);
+    emit_qos(c, l, m, cause, now_ns);
     bump(c, C_LEGS_ENDED);
     retire(c, l, k, cause, m->event_time_us, m->ingest_ns, in_table);
 }
