@@ -1100,6 +1100,8 @@ static void fill_domain(struct fsa_event_msg *m, const struct esl_event_scan *sc
             }
             continue; /* a name further down still wins */
         }
+        if (c->domain_rank != FSA_DOMAIN_NONE) /* an IP literal was kept: no byte of it may stay after the NUL */
+            memset(c->domain, 0, sizeof(c->domain));
         memcpy(c->domain, tmp, n + 1);
         c->domain_rank = chain[k].rank;
         if (cut)

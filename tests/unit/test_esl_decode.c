@@ -778,6 +778,13 @@ static void test_domain_skips_ip_literals(void)
     c = domain_of(&m, NULL, "127.0.0.1", "tenant.example", NULL);
     CHECK_STR(c->domain, "tenant.example");
     CHECK_EQ_U64(c->domain_rank, FSA_DOMAIN_FROM_SIP_TO);
+    /* A name shorter than the IP literal kept before it: nothing of the IP stays after the NUL (fuzz_esl_event). */
+    c = domain_of(&m, NULL, "192.168.100.200%3A5080", NULL, "a.b");
+    CHECK_STR(c->domain, "a.b");
+    size_t junk = 0;
+    for (size_t i = 3; i < sizeof(c->domain); i++)
+        junk += c->domain[i] != 0;
+    CHECK_EQ_U64(junk, 0);
     /* Every higher candidate an IP (domain_name too): the request host's name wins. */
     c = domain_of(&m, "192.0.2.10", "%5B2001%3Adb8%3A%3A1%5D%3A5060", "198.51.100.7", "pbx.example");
     CHECK_STR(c->domain, "pbx.example");
