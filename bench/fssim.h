@@ -51,9 +51,11 @@ void fssim_rng_uuid(struct fssim_rng *r, char out[37]); /* random v4 UUID, lower
 /* ---------------------------------------------------------------- templates */
 
 enum fssim_cond {
-    FSSIM_COND_DOMAIN = 1, /* only when the call has variable_domain_name */
-    FSSIM_COND_FIRE = 2,   /* only with --fire-rtcp (fire_rtcp_events=true) */
-    FSSIM_COND_ARG = 3     /* only when the API / job command has an argument */
+    FSSIM_COND_DOMAIN = 1,  /* only when the call has variable_domain_name */
+    FSSIM_COND_FIRE = 2,    /* only with --fire-rtcp (fire_rtcp_events=true) */
+    FSSIM_COND_ARG = 3,     /* only when the API / job command has an argument */
+    FSSIM_COND_MEDIA = 4,   /* only when the leg had media: the rtp_audio_* statistics at hangup */
+    FSSIM_COND_ANSWERED = 5 /* only for an answered call: answer/bridge stamps */
 };
 
 struct fssim_tpl_hdr {
@@ -121,7 +123,9 @@ extern const struct fssim_tpl fssim_templates[FSSIM_TPL_COUNT];
     X(RTCP_LOSS_AVG) X(RTCP_HSEQ) X(RTCP_JITTER) X(RTCP_LSR) X(RTCP_DLSR) X(RTCP_RTT)                 \
     X(HB_UPTIME) X(HB_UPTIME_MS) X(HB_SESSIONS) X(HB_MAX_SESSIONS) X(HB_SPS_LAST) X(HB_SPS_MAX)       \
     X(HB_SPS_5MIN) X(HB_SINCE_STARTUP) X(HB_PEAK) X(HB_PEAK_5MIN) X(HB_IDLE_CPU)                      \
-    X(JOB_UUID) X(JOB_CMD) X(JOB_ARG)
+    X(JOB_UUID) X(JOB_CMD) X(JOB_ARG)                                                                 \
+    X(CAUSE) X(CAUSE_Q850) X(SIP_REASON) X(SIP_STATUS) X(SIP_PROTO) X(HOLD_S) X(HOLD_MS) X(HOLD_US)     \
+    X(FROM_HOST) X(TO_HOST) X(TO_HOST_5090)
 /* clang-format on */
 
 #define FSSIM_TOK_ENUM(n) FSSIM_TOK_##n,
@@ -209,6 +213,11 @@ struct fssim_cfg {
     uint32_t rtcp_interval_ms;
     bool fire_rtcp;
     double loss_pct;
+    double drop_pct;       /* --drop-pct: far side's packets that never leave it (sendto() fails) */
+    double vad_pct;        /* --vad-pct: ticks the far side is silent (VAD/DTX) */
+    unsigned hold_pct;     /* --hold-pct: calls whose A leg is held half the call */
+    unsigned ip_from_pct;  /* --ip-from-pct: calls from an IP-literal gateway, tenant in the To host */
+    unsigned cause_pct[8]; /* --hangup-causes: share of calls per cause (fssim_calls.c's table) */
     double jitter_ms;
     double rtt_ms;
     int codec; /* -1 = mix, else index into the codec table */
@@ -294,6 +303,12 @@ struct fssim_event {
     size_t body_len;
     const char *subclass;
 };
+
+/*
+ * fssim_calls.c: parses --hangup-causes "CAUSE:PCT[,CAUSE:PCT...]" (integer percents, 100 at most in all) into
+ * fssim_cfg.cause_pct, indexed like fssim_calls.c's cause table (0 = NORMAL_CLEARING takes what is left).
+ */
+bool fssim_parse_causes(const char *arg);
 
 /* fssim_main.c */
 void fssim_fire(struct fssim_inst *in, const struct fssim_event *ev);

@@ -34,12 +34,32 @@
  *                   with "%f" (0.000000 on the first report); LSR/DLSR 0 on the
  *                   first report, then the NTP middle 32 bits of the previous
  *                   report and the delay since in 1/65536 s.
- *   hangup:         in_packet_count = n - lost, in_skip_packet_count = lost,
+ *   hangup:         in_packet_count = n - gap, in_skip_packet_count = gap,
  *                   in_flaw_total = lost, quality R = floor(100*(in - flaws)/in)
  *                   (100 without loss), in_mos = 1 + 0.035R + 7e-6 R(R-60)(100-R)
  *                   ("%0.2f", 4.50 at R=100, FreeSWITCH's own formula),
  *                   jitter variances J^2/20 and 4J^2 ms^2, bytes = packets *
  *                   (payload + 12).
+ *   gap (ticks with nothing to play) = lost + dropped + silent + held + dead, at
+ *   most n: lost = floor(n L / 100) as above; dropped = floor(n X / 100) with
+ *   X = --drop-pct (the far side's sendto() failed: FreeSWITCH rewinds the
+ *   sequence, so no RTCP Lost, no flaw, MOS stays 4.50); silent =
+ *   floor(n V / 100) with V = --vad-pct (VAD/DTX: no loss either, and
+ *   in_cng_packet_count = ceil(silent / 50), one comfort-noise packet per
+ *   second of silence); held = floor(n / 2) on the A leg of a --hold-pct call
+ *   (hold_accum_seconds = floor(D / 2 s)); dead = n - floor(n / 2) on the A leg
+ *   of a MEDIA_TIMEOUT call (its far end went silent half way).
+ *
+ * Per-call choices that must not disturb the PRNG stream (so a seed gives the
+ * same calls with or without them) are made from the call index i alone:
+ * call i is picked for a share P % when (37 i + salt) mod 100 < P, i.e. exactly
+ * P calls of every 100 consecutive ones. Salts: --ip-from-pct 23, --hold-pct
+ * 61, --hangup-causes 11 (the causes take consecutive ranges of that value, in
+ * fssim_cause_names order). An unanswered cause (USER_BUSY, NO_USER_RESPONSE,
+ * NO_ANSWER, CALL_REJECTED, ORIGINATOR_CANCEL) gives a call without ANSWER,
+ * BRIDGE or RTCP that hangs up after ringing (1 s for USER_BUSY and
+ * CALL_REJECTED, else D) with no rtp_audio_* statistics, as the capture's
+ * NO_ROUTE_DESTINATION legs.
  */
 #include "fssim.h"
 
@@ -75,6 +95,76 @@ const int fssim_codec_count = 4;
 
 static const char *const domains[] = {"example.com", "carrier-a.net", "tenant-b.org"};
 
+/* --ip-from-pct: the gateway's address as PBXs put it in the From host, every form the agent must skip. */
+static const char *const gateways[] = {"198.51.100.7", "198.51.100.7:5060", "[2001:db8::7]", "[2001:db8::7]:5080"};
+
+/* Hangup causes: Q.850 code (FreeSWITCH's own for the non-Q.850 ones), SIP status, what happens to the call. */
+enum cause_kind { CK_ANSWERED, CK_RING_SHORT, CK_RING, CK_MEDIA_TIMEOUT };
+static const struct {
+    const char *name;
+    unsigned q850, sip;
+    enum cause_kind kind;
+} causes[] = {
+    {"NORMAL_CLEARING", 16, 200, CK_ANSWERED},     {"USER_BUSY", 17, 486, CK_RING_SHORT},
+    {"NO_USER_RESPONSE", 18, 408, CK_RING},        {"NO_ANSWER", 19, 480, CK_RING},
+    {"CALL_REJECTED", 21, 603, CK_RING_SHORT},     {"ORIGINATOR_CANCEL", 487, 487, CK_RING},
+    {"MEDIA_TIMEOUT", 604, 200, CK_MEDIA_TIMEOUT},
+};
+#define NCAUSES (int)(sizeof(causes) / sizeof(causes[0]))
+_Static_assert(sizeof(causes) / sizeof(causes[0]) <= sizeof(fssim_cfg.cause_pct) / sizeof(fssim_cfg.cause_pct[0]),
+               "cause_pct has a share per cause");
+
+bool fssim_parse_causes(const char *arg)
+{
+    unsigned pct[sizeof(fssim_cfg.cause_pct) / sizeof(fssim_cfg.cause_pct[0])] = {0}, total = 0;
+    const char *p = arg;
+    while (p && *p) {
+        const char *colon = strchr(p, ':'), *end = strchr(p, ',');
+        if (!end)
+            end = p + strlen(p);
+        if (!colon || colon > end)
+            return false;
+        int k = -1;
+        for (int i = 1; i < NCAUSES; i++)
+            if (strlen(causes[i].name) == (size_t)(colon - p) && !strncmp(p, causes[i].name, (size_t)(colon - p)))
+                k = i;
+        unsigned v = 0;
+        const char *d = colon + 1;
+        if (k < 0 || d == end || end - d > 3)
+            return false;
+        for (; d < end; d++) {
+            if (*d < '0' || *d > '9')
+                return false;
+            v = v * 10 + (unsigned)(*d - '0');
+        }
+        pct[k] = v;
+        p = *end ? end + 1 : end;
+    }
+    for (int i = 1; i < NCAUSES; i++)
+        total += pct[i];
+    if (total > 100)
+        return false;
+    memcpy(fssim_cfg.cause_pct, pct, sizeof(pct));
+    return true;
+}
+
+/* Call i is one of P % of calls (exactly P of any 100 consecutive ones), the salt decorrelating choices. */
+static bool picked(uint64_t i, unsigned salt, unsigned pct)
+{
+    return (i * 37 + salt) % 100 < pct;
+}
+
+static int cause_of(uint64_t i)
+{
+    unsigned u = (unsigned)((i * 37 + 11) % 100), cum = 0;
+    for (int k = 1; k < NCAUSES; k++) {
+        cum += fssim_cfg.cause_pct[k];
+        if (u < cum)
+            return k;
+    }
+    return 0;
+}
+
 /* ---------------------------------------------------------------- call state */
 
 enum step { STEP_ANSWER, STEP_REPORT, STEP_HANGUP };
@@ -89,6 +179,11 @@ struct fssim_call {
     int domain;
     bool has_domain;
     int codec;
+    int cause;     /* index into causes[] */
+    bool answered; /* causes[cause].kind is not a ringing one */
+    bool held;     /* --hold-pct: the A leg is held half the call */
+    bool ip_from;  /* --ip-from-pct: From host = a gateway literal, To host = the tenant */
+    bool ended;    /* hangup fired: the hold time is known */
     uint32_t ssrc[2], peer_ssrc[2];
     uint32_t seq0[2], peer_seq0[2];
     uint16_t lport[2], rport[2];
@@ -158,19 +253,27 @@ static uint32_t max_sessions(void)
 }
 
 struct leg_stats {
-    uint64_t n, lost, in_pkts, flaws, r;
+    uint64_t n, lost, skip, cng, in_pkts, flaws, r;
     double media_ms;
 };
 
-static void leg_stats(const struct fssim_call *c, struct leg_stats *s)
+static void leg_stats(const struct fssim_call *c, int leg, struct leg_stats *s)
 {
     s->media_ms = (double)c->dur_ms; /* planned, so the same seed gives the same statistics */
     s->n = (uint64_t)(s->media_ms / 20.0);
     s->lost = (uint64_t)floor((double)s->n * fssim_cfg.loss_pct / 100.0);
     if (s->lost > s->n)
         s->lost = s->n;
-    s->in_pkts = s->n - s->lost;
-    s->flaws = s->lost;
+    uint64_t dropped = (uint64_t)floor((double)s->n * fssim_cfg.drop_pct / 100.0);
+    uint64_t silent = (uint64_t)floor((double)s->n * fssim_cfg.vad_pct / 100.0);
+    uint64_t held = leg == 0 && c->held ? s->n / 2 : 0;
+    uint64_t dead = leg == 0 && causes[c->cause].kind == CK_MEDIA_TIMEOUT ? s->n - s->n / 2 : 0;
+    s->skip = s->lost + dropped + silent + held + dead;
+    if (s->skip > s->n)
+        s->skip = s->n;
+    s->cng = (silent + 49) / 50;
+    s->in_pkts = s->n - s->skip;
+    s->flaws = s->lost < s->in_pkts ? s->lost : s->in_pkts;
     if (!s->flaws || !s->in_pkts)
         s->r = 100;
     else
@@ -268,6 +371,24 @@ static void tok_value(struct fssim_buf *b, enum fssim_tok tok, const void *vctx)
     case FSSIM_TOK_A_NUM: fssim_buf_puts(b, c->num); return;
     case FSSIM_TOK_DEST: fssim_buf_puts(b, c->dest); return;
     case FSSIM_TOK_DOMAIN: fssim_buf_puts(b, domains[c->domain]); return;
+    case FSSIM_TOK_FROM_HOST: fssim_buf_puts(b, c->ip_from ? gateways[c->idx % 4] : domains[c->domain]); return;
+    case FSSIM_TOK_TO_HOST: fssim_buf_puts(b, c->ip_from ? domains[c->domain] : "127.0.0.1"); return;
+    case FSSIM_TOK_TO_HOST_5090: fssim_buf_puts(b, c->ip_from ? domains[c->domain] : "127.0.0.1:5090"); return;
+    case FSSIM_TOK_CAUSE: fssim_buf_puts(b, causes[c->cause].name); return;
+    case FSSIM_TOK_CAUSE_Q850: fssim_buf_u64(b, causes[c->cause].q850); return;
+    case FSSIM_TOK_SIP_REASON:
+        fssim_buf_printf(b, "Q.850;cause=%u;text=\"%s\"", causes[c->cause].q850, causes[c->cause].name);
+        return;
+    case FSSIM_TOK_SIP_STATUS: fssim_buf_u64(b, causes[c->cause].sip); return;
+    case FSSIM_TOK_SIP_PROTO: fssim_buf_printf(b, "sip:%u", causes[c->cause].sip); return;
+    case FSSIM_TOK_HOLD_S:
+    case FSSIM_TOK_HOLD_MS:
+    case FSSIM_TOK_HOLD_US: {
+        /* the A leg's hold, known once the call ended (0 in earlier events, as FreeSWITCH accumulates it) */
+        uint64_t ms = c->ended && c->held && L == 0 ? c->dur_ms / 2 : 0;
+        fssim_buf_u64(b, tok == FSSIM_TOK_HOLD_S ? ms / 1000 : tok == FSSIM_TOK_HOLD_MS ? ms : ms * 1000);
+        return;
+    }
     case FSSIM_TOK_L_SESSION_ID: fssim_buf_u64(b, c->session_id[L]); return;
     case FSSIM_TOK_L_SSRC_DEC: fssim_buf_u64(b, c->ssrc[L]); return;
     case FSSIM_TOK_LOCAL_MEDIA_IP: fssim_buf_puts(b, "192.0.2.2"); return;
@@ -301,7 +422,7 @@ static void tok_value(struct fssim_buf *b, enum fssim_tok tok, const void *vctx)
     case FSSIM_TOK_SDP_RTPMAP: fssim_buf_printf(b, "a=rtpmap:%u %s\r\n", k->pt, k->rtpmap); return;
     case FSSIM_TOK_RTCP_INTERVAL_MS: fssim_buf_u64(b, fssim_cfg.rtcp_interval_ms); return;
     case FSSIM_TOK_CREATED_US: fssim_buf_u64(b, c->created_us); return;
-    case FSSIM_TOK_ANSWERED_US: fssim_buf_u64(b, c->answered_us); return;
+    case FSSIM_TOK_ANSWERED_US: fssim_buf_u64(b, c->answered_us); return; /* 0: never answered */
     case FSSIM_TOK_HANGUP_US: fssim_buf_u64(b, c->hangup_us); return;
     case FSSIM_TOK_CREATED_EPOCH: fssim_buf_u64(b, c->created_us / 1000000); return;
     case FSSIM_TOK_ANSWERED_EPOCH: fssim_buf_u64(b, c->answered_us / 1000000); return;
@@ -312,16 +433,16 @@ static void tok_value(struct fssim_buf *b, enum fssim_tok tok, const void *vctx)
     case FSSIM_TOK_DUR_S: fssim_buf_u64(b, (c->hangup_us - c->created_us) / 1000000); return;
     case FSSIM_TOK_DUR_MS: fssim_buf_u64(b, (c->hangup_us - c->created_us) / 1000); return;
     case FSSIM_TOK_DUR_US: fssim_buf_u64(b, c->hangup_us - c->created_us); return;
-    case FSSIM_TOK_BILL_S: fssim_buf_u64(b, (c->hangup_us - c->answered_us) / 1000000); return;
-    case FSSIM_TOK_BILL_MS: fssim_buf_u64(b, (c->hangup_us - c->answered_us) / 1000); return;
-    case FSSIM_TOK_BILL_US: fssim_buf_u64(b, c->hangup_us - c->answered_us); return;
-    case FSSIM_TOK_ANS_S: fssim_buf_u64(b, (c->answered_us - c->created_us) / 1000000); return;
-    case FSSIM_TOK_ANS_MS: fssim_buf_u64(b, (c->answered_us - c->created_us) / 1000); return;
-    case FSSIM_TOK_ANS_US: fssim_buf_u64(b, c->answered_us - c->created_us); return;
+    case FSSIM_TOK_BILL_S: fssim_buf_u64(b, c->answered ? (c->hangup_us - c->answered_us) / 1000000 : 0); return;
+    case FSSIM_TOK_BILL_MS: fssim_buf_u64(b, c->answered ? (c->hangup_us - c->answered_us) / 1000 : 0); return;
+    case FSSIM_TOK_BILL_US: fssim_buf_u64(b, c->answered ? c->hangup_us - c->answered_us : 0); return;
+    case FSSIM_TOK_ANS_S: fssim_buf_u64(b, c->answered ? (c->answered_us - c->created_us) / 1000000 : 0); return;
+    case FSSIM_TOK_ANS_MS: fssim_buf_u64(b, c->answered ? (c->answered_us - c->created_us) / 1000 : 0); return;
+    case FSSIM_TOK_ANS_US: fssim_buf_u64(b, c->answered ? c->answered_us - c->created_us : 0); return;
     default: break;
     }
     /* end-of-call RTP statistics */
-    leg_stats(c, &st);
+    leg_stats(c, L, &st);
     uint64_t hdr = k->payload + 12;
     double j = fssim_cfg.jitter_ms;
     switch (tok) {
@@ -329,7 +450,8 @@ static void tok_value(struct fssim_buf *b, enum fssim_tok tok, const void *vctx)
     case FSSIM_TOK_RTP_IN_MEDIA_BYTES: fssim_buf_u64(b, st.in_pkts * hdr); return;
     case FSSIM_TOK_RTP_IN_PACKET_COUNT:
     case FSSIM_TOK_RTP_IN_MEDIA_PACKET_COUNT: fssim_buf_u64(b, st.in_pkts); return;
-    case FSSIM_TOK_RTP_IN_SKIP_PACKET_COUNT: fssim_buf_u64(b, st.lost); return;
+    case FSSIM_TOK_RTP_IN_SKIP_PACKET_COUNT: fssim_buf_u64(b, st.skip); return;
+    case FSSIM_TOK_RTP_IN_CNG_PACKET_COUNT: fssim_buf_u64(b, st.cng); return;
     case FSSIM_TOK_RTP_IN_FLAW_TOTAL: fssim_buf_u64(b, st.flaws); return;
     case FSSIM_TOK_RTP_IN_JITTER_MIN_VARIANCE: fssim_buf_printf(b, "%0.2f", j * j / 20.0); return;
     case FSSIM_TOK_RTP_IN_JITTER_MAX_VARIANCE: fssim_buf_printf(b, "%0.2f", 4.0 * j * j); return;
@@ -368,6 +490,8 @@ static unsigned call_cond(const struct fssim_call *c)
         m |= 1u << FSSIM_COND_DOMAIN;
     if (fssim_cfg.fire_rtcp)
         m |= 1u << FSSIM_COND_FIRE;
+    if (!c || c->answered)
+        m |= 1u << FSSIM_COND_MEDIA | 1u << FSSIM_COND_ANSWERED;
     return m;
 }
 
@@ -496,6 +620,12 @@ static void start_call(struct fssim_inst *in, uint64_t now_ns)
     snprintf(c->dest, sizeof(c->dest), "%u", (unsigned)(2000 + (i * 37) % 8000));
     c->domain = (int)(i % 3);
     c->has_domain = i % 10 != 4; /* one call in ten (the 5th, 15th, ...): no variable_domain_name */
+    c->ip_from = picked(i, 23, fssim_cfg.ip_from_pct);
+    if (c->ip_from)
+        c->has_domain = false; /* a gateway's call: the tenant is only in the To host */
+    c->held = picked(i, 61, fssim_cfg.hold_pct);
+    c->cause = cause_of(i);
+    c->answered = causes[c->cause].kind == CK_ANSWERED || causes[c->cause].kind == CK_MEDIA_TIMEOUT;
     if (fssim_cfg.codec >= 0) {
         c->codec = fssim_cfg.codec;
     } else {
@@ -524,8 +654,15 @@ static void start_call(struct fssim_inst *in, uint64_t now_ns)
     fire_leg(c, 1, FSSIM_TPL_B_STATE, NULL);
     fire_leg(c, 1, FSSIM_TPL_B_CREATE, NULL);
     c->ta_ns = now_ns + 20000000ULL;
-    c->step = STEP_ANSWER;
-    fssim_timer_add(c->ta_ns, FSSIM_T_CALL, c, 0);
+    if (c->answered) {
+        c->step = STEP_ANSWER;
+        fssim_timer_add(c->ta_ns, FSSIM_T_CALL, c, 0);
+    } else {
+        /* rings, then fails: no answer, no media */
+        uint64_t ring_ms = causes[c->cause].kind == CK_RING_SHORT && c->dur_ms > 1000 ? 1000 : c->dur_ms;
+        c->step = STEP_HANGUP;
+        fssim_timer_add(now_ns + ring_ms * 1000000ULL, FSSIM_T_CALL, c, 0);
+    }
 }
 
 static void end_call(struct fssim_call *c, uint64_t now_ns)
@@ -573,6 +710,7 @@ static void call_step(struct fssim_call *c, uint64_t now_ns)
     }
     case STEP_HANGUP:
         c->hangup_us = fssim_real_us();
+        c->ended = true;
         fire_leg(c, 1, FSSIM_TPL_B_HANGUP, NULL);
         fire_leg(c, 1, FSSIM_TPL_B_HANGUP_COMPLETE, NULL);
         fire_leg(c, 0, FSSIM_TPL_A_HANGUP, NULL);

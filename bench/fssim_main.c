@@ -1265,7 +1265,13 @@ static void usage(FILE *f)
                "  --auth-timeout S       close if no command within S seconds (25)\n"
                "  --duration S           exit after S seconds (run until SIGTERM)\n"
                "  --stats-file PATH      also write the JSON summary there\n"
-               "  --ready-file PATH      create once every port is bound\n");
+               "  --ready-file PATH      create once every port is bound\n"
+               "  --drop-pct X           far side's packets that never leave it: skip rises, RTCP Lost does not (0)\n"
+               "  --vad-pct X            ticks the far side is silent (VAD/DTX): skip rises, no loss (0)\n"
+               "  --hold-pct N           calls whose A leg is held half the call (0)\n"
+               "  --ip-from-pct N        calls from an IP-literal gateway, tenant only in the To host (0)\n"
+               "  --hangup-causes LIST   CAUSE:PCT,... USER_BUSY NO_USER_RESPONSE NO_ANSWER CALL_REJECTED\n"
+               "                         ORIGINATOR_CANCEL MEDIA_TIMEOUT; the rest NORMAL_CLEARING\n");
 }
 
 static bool parse_u64(const char *s, uint64_t max, uint64_t *out)
@@ -1331,6 +1337,11 @@ static int parse_args(int argc, char **argv, const char **fault_list)
         O_DURATION,
         O_STATS_FILE,
         O_READY_FILE,
+        O_DROP,
+        O_VAD,
+        O_HOLD,
+        O_IP_FROM,
+        O_CAUSES,
         O_HELP
     };
     static const struct option opts[] = {
@@ -1368,6 +1379,11 @@ static int parse_args(int argc, char **argv, const char **fault_list)
         {"duration", required_argument, NULL, O_DURATION},
         {"stats-file", required_argument, NULL, O_STATS_FILE},
         {"ready-file", required_argument, NULL, O_READY_FILE},
+        {"drop-pct", required_argument, NULL, O_DROP},
+        {"vad-pct", required_argument, NULL, O_VAD},
+        {"hold-pct", required_argument, NULL, O_HOLD},
+        {"ip-from-pct", required_argument, NULL, O_IP_FROM},
+        {"hangup-causes", required_argument, NULL, O_CAUSES},
         {"help", no_argument, NULL, O_HELP},
         {NULL, 0, NULL, 0},
     };
@@ -1490,6 +1506,17 @@ static int parse_args(int argc, char **argv, const char **fault_list)
         case O_DURATION: ok = parse_dbl(a, 0, 1e9, &g->duration_s); break;
         case O_STATS_FILE: g->stats_file = a; break;
         case O_READY_FILE: g->ready_file = a; break;
+        case O_DROP: ok = parse_dbl(a, 0, 100, &g->drop_pct); break;
+        case O_VAD: ok = parse_dbl(a, 0, 100, &g->vad_pct); break;
+        case O_HOLD:
+            ok = parse_u64(a, 100, &u);
+            g->hold_pct = (unsigned)u;
+            break;
+        case O_IP_FROM:
+            ok = parse_u64(a, 100, &u);
+            g->ip_from_pct = (unsigned)u;
+            break;
+        case O_CAUSES: ok = fssim_parse_causes(a); break;
         case O_HELP: usage(stdout); exit(0);
         default: usage(stderr); return -1;
         }

@@ -15,8 +15,13 @@
  *   filled    by CHANNEL_CREATE / _ANSWER / _BRIDGE (and HANGUP_COMPLETE):
  *             a field is only overwritten by a non-empty value; the domain
  *             keeps the best rank ever seen (variable_domain_name beats
- *             sip_from_host beats sip_to_host; an equal rank replaces, so a
- *             dialplan that changes domain_name is followed).
+ *             sip_from_host beats sip_to_host beats sip_req_host, and any
+ *             name beats any IP literal, which the decoder ranks
+ *             FSA_DOMAIN_IP_LITERAL lower with its port removed; an equal
+ *             rank replaces, so a dialplan that changes domain_name is
+ *             followed). Not followed: a variable that turns from a name into
+ *             an IP literal in a later event keeps the name (FreeSWITCH sets
+ *             these hosts once per dialog).
  *   retired   at CHANNEL_HANGUP_COMPLETE: QoS record (legs with media only),
  *             then LEG_DOWN with the hangup cause; or after leg_ttl_s without
  *             any event (fsa_calc_sweep, bounded work per call): LEG_DOWN
@@ -58,7 +63,8 @@
  *                   RTT: NaN.
  *   mos           = E-model with this report's jitter_ms, the leg's last
  *                   RTT > 0 (this report's if it has one; else 0) and
- *                   loss % = Fraction / 256 x 100, codec from the leg.
+ *                   loss % = Fraction / 256 x 100, codec from the leg,
+ *                   Bpl as emodel.plc says (emodel.c).
  *   direction     = inbound for RECV, outbound for SEND.
  *   Every block also feeds the leg's jitter accumulators (count, sum, min,
  *   max in ms) and last_fraction.
@@ -80,7 +86,7 @@
  *                   a negative cumulative counts as 0; "last" is the last
  *                   report of the current source SSRC.
  *   total_bytes   = in_raw_bytes + out_raw_bytes
- *   r_factor, mos_emodel = E-model for the whole leg with
+ *   r_factor, mos_emodel = E-model (Bpl per emodel.plc) for the whole leg with
  *                   jitter = jitter_avg_ms if the leg had reports, else
  *                            jitter_max_ms (sqrt of the max variance: the
  *                            pessimistic end), else 0;
@@ -89,6 +95,16 @@
  *                            in_packet_count + in_lost (what should have
  *                            arrived) + out_packet_count (what we sent, which
  *                            out_lost is part of); 0 when expected is 0.
+ *   hold_seconds  = variable_hold_accum_seconds (NaN if absent).
+ *   media_gap_ratio = in_skip / (in_packet_count + in_skip): the share of
+ *                   the jitter buffer's 20 ms ticks with no packet to play.
+ *                   NaN when both are absent or the sum is 0. It is not an
+ *                   E-model input: packets a far side never sent (its
+ *                   sendto() failed, or VAD/DTX silence) show up here and
+ *                   nowhere else, and silence is no loss. Hold counts too
+ *                   (no media while held); hold_seconds is exported beside
+ *                   it so the two can be told apart, the ratio itself keeps
+ *                   the contract's definition.
  *   A counter absent from the event counts as 0 in a sum; a sum whose every
  *   term is absent is NaN.
  *
@@ -157,6 +173,7 @@ struct fsa_calc {
     struct fsa_store store;
     struct fsa_snapshot *snapshot;
     bool persistent;
+    bool plc; /* emodel.plc */
     unsigned ninstances;
     uint64_t ttl_ns;
     unsigned published;               /* since the last fsa_calc_take_published() */
@@ -271,6 +288,7 @@ struct fsa_calc *fsa_calc_create(const struct fsa_calc_params *p)
     c->persistent = c->store.ops->persistent;
     c->snapshot = p->snapshot;
     c->ninstances = p->ninstances;
+    c->plc = !p->emodel_no_plc;
     c->ttl_ns = (uint64_t)ttl_s * 1000000000ull;
     return c;
 }
@@ -434,7 +452,7 @@ static void state_to_leg(struct fsa_calc *c, const struct fsa_leg_state *s, stru
         l->direction = s->direction;
     copy_field(l->call_id, sizeof(l->call_id), s->call_id, sizeof(s->call_id));
     struct fsa_str d = field_str(s->domain, sizeof(s->domain));
-    if (d.n && s->domain_rank >= FSA_DOMAIN_FROM_VARIABLE && s->domain_rank <= FSA_DOMAIN_FROM_SIP_TO) {
+    if (d.n && s->domain_rank >= FSA_DOMAIN_FROM_VARIABLE && s->domain_rank <= FSA_DOMAIN_RANK_MAX) {
         set_label(c, &l->domain_id, d);
         l->domain_rank = s->domain_rank;
     }
@@ -614,9 +632,9 @@ static void apply_channel(struct fsa_calc *c, struct fsa_leg *l, const struct fs
     s = field_str(ch->domain, sizeof(ch->domain));
     if (s.n) {
         /* A rank outside the enum (a message we must not trust) ranks below every real one. */
-        uint8_t rank = ch->domain_rank >= FSA_DOMAIN_FROM_VARIABLE && ch->domain_rank <= FSA_DOMAIN_FROM_SIP_TO
+        uint8_t rank = ch->domain_rank >= FSA_DOMAIN_FROM_VARIABLE && ch->domain_rank <= FSA_DOMAIN_RANK_MAX
                            ? ch->domain_rank
-                           : FSA_DOMAIN_FROM_SIP_TO + 1;
+                           : FSA_DOMAIN_RANK_MAX + 1;
         if (l->domain_rank == FSA_DOMAIN_NONE || rank <= l->domain_rank) {
             set_label(c, &l->domain_id, s);
             l->domain_rank = rank;
@@ -707,8 +725,8 @@ static void process_rtcp(struct fsa_calc *c, struct fsa_leg *l, const struct fsa
         if (l->jitter_count < UINT32_MAX)
             l->jitter_count++;
 
-        struct fsa_emodel_result e = fsa_emodel_eval((enum fsa_codec_class)l->codec_class, l->last_rtt_ms, jitter_ms,
-                                                     (double)fraction / 256.0 * 100.0);
+        struct fsa_emodel_result e = fsa_emodel_eval((enum fsa_codec_class)l->codec_class, c->plc, l->last_rtt_ms,
+                                                     jitter_ms, (double)fraction / 256.0 * 100.0);
 
         struct fsa_metric_record *r = rec_begin(c, FSA_REC_RTCP, m->event_time_us, m->ingest_ns);
         if (!r)
@@ -739,7 +757,8 @@ static double sqrt_variance(bool ok, double var)
     return ok && var >= 0.0 && isfinite(var) ? sqrt(var) : NAN;
 }
 
-static void emit_qos(struct fsa_calc *c, const struct fsa_leg *l, const struct fsa_event_msg *m, struct fsa_str cause)
+static void emit_qos(struct fsa_calc *c, const struct fsa_leg *l, const struct fsa_event_msg *m, struct fsa_str cause,
+                     uint64_t now_ns)
 {
     const struct fsa_channel_payload *ch = &m->u.chan;
     uint32_t q = ch->qos_present;
@@ -780,11 +799,17 @@ static void emit_qos(struct fsa_calc *c, const struct fsa_leg *l, const struct f
                       (out_ok ? (double)ch->out_packets : 0.0);
     double loss_pct = expected > 0.0 && !isnan(v.packet_loss) ? 100.0 * v.packet_loss / expected : 0.0;
     struct fsa_emodel_result e =
-        fsa_emodel_eval((enum fsa_codec_class)l->codec_class, l->last_rtt_ms, jitter, loss_pct);
+        fsa_emodel_eval((enum fsa_codec_class)l->codec_class, c->plc, l->last_rtt_ms, jitter, loss_pct);
     v.r_factor = e.r;
     v.mos_emodel = e.mos;
-    if (c->snapshot)
+    v.hold_seconds = q & FSA_QOS_HOLD_SECONDS ? (double)ch->hold_accum_s : NAN;
+    double skip = q & FSA_QOS_IN_SKIP_PACKETS ? (double)ch->in_skip_packets : 0.0;
+    double ticks = (in_ok ? (double)ch->in_packets : 0.0) + skip;
+    v.media_gap_ratio = ticks > 0.0 ? skip / ticks : NAN;
+    if (c->snapshot) {
         fsa_snapshot_note_qos(c->snapshot, &v);
+        fsa_snapshot_note_gap(c->snapshot, c, l, &v, cause.p, m->event_time_us, now_ns);
+    }
 
     struct fsa_metric_record *r = rec_begin(c, FSA_REC_QOS, m->event_time_us, m->ingest_ns);
     if (!r)
@@ -823,7 +848,7 @@ static void process_hangup(struct fsa_calc *c, const struct fsa_event_msg *m, co
     struct fsa_str cause = field_str(m->u.chan.hangup_cause, sizeof(m->u.chan.hangup_cause));
     if (cause.n == 0)
         cause = FSA_STR_LIT("NONE");
-    emit_qos(c, l, m, cause);
+    emit_qos(c, l, m, cause, now_ns);
     bump(c, C_LEGS_ENDED);
     retire(c, l, k, cause, m->event_time_us, m->ingest_ns, in_table);
 }
@@ -1141,6 +1166,11 @@ const struct fsa_leg *fsa_calc_leg(const struct fsa_calc *c, uint16_t instance, 
 {
     struct fsa_leg_key k = fsa_leg_key_make(instance, uuid, n);
     return fsa_leg_table_find(&c->legs, &k);
+}
+
+bool fsa_calc_emodel_plc(const struct fsa_calc *c)
+{
+    return c->plc;
 }
 
 const char *fsa_calc_label(const struct fsa_calc *c, uint16_t id)

@@ -58,6 +58,7 @@ struct fsa_calc_params {
     bool (*request_labels)(void *ctx, uint16_t instance, const char *uuid, size_t n);
     void *request_ctx;
     unsigned label_wait_ms;
+    bool emodel_no_plc;            /* emodel.plc: false (Bpl without concealment); zero = the default, plc */
 };
 
 #define FSA_CALC_DEFAULT_LABEL_WAIT_MS 3000
@@ -132,6 +133,8 @@ const struct fsa_leg_table *fsa_calc_legs(const struct fsa_calc *c);
 const struct fsa_leg *fsa_calc_leg(const struct fsa_calc *c, uint16_t instance, const char *uuid, size_t n);
 /* Worker thread (tests): a label id's string. */
 const char *fsa_calc_label(const struct fsa_calc *c, uint16_t id);
+/* The concealment setting the E-model runs with (emodel.plc). */
+bool fsa_calc_emodel_plc(const struct fsa_calc *c);
 /* Worker thread (tests, fuzzing): label strings referenced now; 0 once every leg is gone. */
 unsigned fsa_calc_labels_live(const struct fsa_calc *c);
 

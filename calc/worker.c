@@ -87,6 +87,7 @@ struct fsa_worker *fsa_worker_create(const struct fsa_worker_params *params)
         .request_labels = params->requests ? request_labels : NULL,
         .request_ctx = w,
         .label_wait_ms = params->label_wait_ms,
+        .emodel_no_plc = params->emodel_no_plc,
     };
     if (params->requests) {
         w->requests = calloc(params->nreactors ? params->nreactors : 1, sizeof(*w->requests));

@@ -57,6 +57,7 @@ struct fsa_worker_params {
     struct fsa_lane **requests;
     unsigned nreactors;
     unsigned label_wait_ms; /* a learnt leg's events wait this long for its labels (0: the default) */
+    bool emodel_no_plc;               /* emodel.plc: false */
 };
 
 static inline unsigned fsa_shard_of(const char *uuid, size_t len, unsigned nworkers)

@@ -138,6 +138,7 @@ static const char *create_workers(struct fsa_agent *a, const struct fsa_config *
                                        .ninstances = cfg->ninstances,
                                        .max_legs = cfg->engine.max_legs_per_worker,
                                        .leg_ttl_s = cfg->engine.leg_ttl_s,
+                                       .emodel_no_plc = !cfg->emodel_plc,
                                        .output = &a->out_lanes[w],
                                        .output_wake = wake_exporter,
                                        .output_wake_arg = a->exporter,

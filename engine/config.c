@@ -246,6 +246,11 @@ static const struct field metrics_fields[] = {
     F_BOOL("per_leg", TC, metrics_per_leg),
 };
 static const struct table metrics_table = TABLE(metrics_fields, NULL);
+
+static const struct field emodel_fields[] = {
+    F_BOOL("plc", TC, emodel_plc),
+};
+static const struct table emodel_table = TABLE(emodel_fields, NULL);
 #undef TC
 
 #define TO struct fsa_otel_config
@@ -296,6 +301,7 @@ static const struct field root_fields[] = {
     F_MAP("logging", 0, &logging_table),
     F_MAP("events", 0, &events_table),
     F_MAP("metrics", 0, &metrics_table),
+    F_MAP("emodel", 0, &emodel_table),
     F_MAP("engine", offsetof(struct fsa_config, engine), &engine_table),
 };
 static const struct table root_table = TABLE(root_fields, NULL);
@@ -1310,6 +1316,7 @@ void fsa_config_defaults(struct fsa_config *cfg)
     cfg->events_rtcp = true;
     cfg->events_qos = true;
     cfg->metrics_per_leg = true;
+    cfg->emodel_plc = true;
 
     struct fsa_engine_config *e = &cfg->engine;
     long cpus = sysconf(_SC_NPROCESSORS_ONLN);
@@ -1352,6 +1359,7 @@ enum env_id {
     E_EVENTS_RTCP,
     E_EVENTS_QOS,
     E_METRICS_PER_LEG,
+    E_EMODEL_PLC,
     E_REACTOR_THREADS,
     E_WORKER_THREADS,
     E_FSA_OTEL_ENDPOINT,
@@ -1388,6 +1396,7 @@ static const char *const env_names[E_COUNT] = {
     [E_EVENTS_RTCP] = "FSAGENT_EVENTS_RTCP",
     [E_EVENTS_QOS] = "FSAGENT_EVENTS_QOS",
     [E_METRICS_PER_LEG] = "FSAGENT_METRICS_PER_LEG",
+    [E_EMODEL_PLC] = "FSAGENT_EMODEL_PLC",
     [E_REACTOR_THREADS] = "FSAGENT_REACTOR_THREADS",
     [E_WORKER_THREADS] = "FSAGENT_WORKER_THREADS",
     [E_FSA_OTEL_ENDPOINT] = "FSAGENT_OTEL_ENDPOINT",
@@ -1433,6 +1442,7 @@ static const struct env_field env_fields[] = {
     {E_EVENTS_RTCP, E_COUNT, B_CFG, &events_table, "rtcp"},
     {E_EVENTS_QOS, E_COUNT, B_CFG, &events_table, "qos"},
     {E_METRICS_PER_LEG, E_COUNT, B_CFG, &metrics_table, "per_leg"},
+    {E_EMODEL_PLC, E_COUNT, B_CFG, &emodel_table, "plc"},
     {E_REACTOR_THREADS, E_COUNT, B_ENGINE, &engine_table, "reactor_threads"},
     {E_WORKER_THREADS, E_COUNT, B_ENGINE, &engine_table, "worker_threads"},
     {E_OTLP_M_TIMEOUT, E_OTLP_TIMEOUT, B_OTEL, &otel_table, "timeout_ms"},

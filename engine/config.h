@@ -110,6 +110,7 @@ struct fsa_config {
     bool events_rtcp;             /* default true */
     bool events_qos;              /* default true */
     bool metrics_per_leg;         /* default true */
+    bool emodel_plc;              /* default true: E-model Bpl with packet-loss concealment */
     struct fsa_engine_config engine;
 };
 

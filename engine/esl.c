@@ -66,7 +66,9 @@
  */
 #include "esl.h"
 
+#include <arpa/inet.h>
 #include <math.h>
+#include <netinet/in.h>
 #include <stdint.h>
 #include <string.h>
 #if defined(__SSE2__)
@@ -510,6 +512,7 @@ enum field {
     F_DOMAIN_NAME,
     F_FROM_HOST,
     F_TO_HOST,
+    F_REQ_HOST,
     F_DIRECTION,
     F_USE_CODEC_NAME,
     F_USE_CODEC_RATE,
@@ -535,6 +538,7 @@ enum field {
     F_IN_QUALITY,
     F_IN_FLAW,
     F_IN_MEAN_INTERVAL,
+    F_HOLD_ACCUM,
     F_COUNT
 };
 _Static_assert(F_COUNT <= 64, "scan.seen is a 64-bit mask");
@@ -626,6 +630,7 @@ static int field_id(const char *p, size_t n)
         if (last == 'd')
             return IS("variable_sip_call_id") ? F_CALL_ID : -1;
         return IS("variable_sip_to_host") ? F_TO_HOST : -1;
+    case 21: return IS("variable_sip_req_host") ? F_REQ_HOST : -1;
     case 22: return IS("variable_sip_from_host") ? F_FROM_HOST : -1;
     case 23:
         if (p[0] == 'C') {
@@ -643,6 +648,8 @@ static int field_id(const char *p, size_t n)
     case 27:
         if (p[23] == 'n')
             return IS("variable_rtp_use_codec_name") ? F_USE_CODEC_NAME : -1;
+        if (p[23] == 'o')
+            return IS("variable_hold_accum_seconds") ? F_HOLD_ACCUM : -1;
         return IS("variable_rtp_use_codec_rate") ? F_USE_CODEC_RATE : -1;
     case 28: return IS("variable_rtp_use_codec_ptime") ? F_USE_CODEC_PTIME : -1;
     case 31: return IS("variable_rtp_audio_in_raw_bytes") ? F_IN_RAW_BYTES : -1;
@@ -1009,26 +1016,110 @@ static void fill_rtcp(struct fsa_event_msg *m, const struct esl_event_scan *sc)
     }
 }
 
-static void fill_channel(struct fsa_event_msg *m, const struct esl_event_scan *sc)
+/* 1 to 5 ASCII digits with a value up to 65535. */
+static bool port_digits(const char *p, size_t n)
 {
-    struct fsa_channel_payload *c = &m->u.chan;
-    uint64_t x;
-    set_str(m, c->call_id, sizeof(c->call_id), field(sc, F_CALL_ID));
+    if (n == 0 || n > 5)
+        return false;
+    unsigned v = 0;
+    for (size_t i = 0; i < n; i++) {
+        unsigned d = (unsigned)(unsigned char)p[i] - '0';
+        if (d > 9)
+            return false;
+        v = v * 10 + d;
+    }
+    return v <= 65535;
+}
 
-    /* Domain: best rank present in this event (esl.md's fallback chain). */
+/* inet_pton() of n bytes (not NUL-terminated); false for anything longer than an address can be. */
+static bool pton(int af, const char *p, size_t n)
+{
+    char buf[INET6_ADDRSTRLEN];
+    unsigned char out[sizeof(struct in6_addr)];
+    if (n == 0 || n >= sizeof(buf))
+        return false;
+    memcpy(buf, p, n);
+    buf[n] = '\0';
+    return inet_pton(af, buf, out) == 1;
+}
+
+/*
+ * Is the host s[0..n) an IP literal: IPv4, IPv6, bracketed IPv6, each with
+ * or without ":port"? Then *host_n is its length without the port. A host
+ * FreeSWITCH took from a SIP URI is at most a few dozen bytes; the work is
+ * bounded by INET6_ADDRSTRLEN whatever n is.
+ */
+static bool ip_literal(const char *s, size_t n, size_t *host_n)
+{
+    if (n && s[0] == '[') {
+        const char *close = memchr(s, ']', n);
+        if (!close || !pton(AF_INET6, s + 1, (size_t)(close - s) - 1))
+            return false;
+        size_t h = (size_t)(close - s) + 1;
+        if (h < n && !(s[h] == ':' && port_digits(s + h + 1, n - h - 1)))
+            return false;
+        *host_n = h;
+        return true;
+    }
+    const char *colon = memchr(s, ':', n);
+    if (colon && !memchr(colon + 1, ':', n - (size_t)(colon - s) - 1)) { /* one colon: IPv4:port */
+        size_t h = (size_t)(colon - s);
+        if (!pton(AF_INET, s, h) || !port_digits(colon + 1, n - h - 1))
+            return false;
+        *host_n = h;
+        return true;
+    }
+    *host_n = n;
+    return pton(colon ? AF_INET6 : AF_INET, s, n); /* two or more colons: IPv6 without brackets, no port */
+}
+
+/*
+ * domain_name (contract): the best-ranked candidate that is not an IP
+ * literal; if every candidate present is one, the best of those without its
+ * port, ranked FSA_DOMAIN_IP_LITERAL lower so that a name from any later
+ * event replaces it (calc.c keeps the best rank across events).
+ */
+static void fill_domain(struct fsa_event_msg *m, const struct esl_event_scan *sc, struct fsa_channel_payload *c)
+{
     static const struct {
         uint8_t id, rank;
     } chain[] = {
         {F_DOMAIN_NAME, FSA_DOMAIN_FROM_VARIABLE},
         {F_FROM_HOST, FSA_DOMAIN_FROM_SIP_FROM},
         {F_TO_HOST, FSA_DOMAIN_FROM_SIP_TO},
+        {F_REQ_HOST, FSA_DOMAIN_FROM_SIP_REQ},
     };
     for (size_t k = 0; k < sizeof(chain) / sizeof(chain[0]); k++) {
-        if (set_str(m, c->domain, sizeof(c->domain), field(sc, chain[k].id))) {
-            c->domain_rank = chain[k].rank;
-            break;
+        struct fsa_str v = field(sc, chain[k].id);
+        if (absent(v))
+            continue;
+        char tmp[FSA_DOMAIN_MAX];
+        bool cut;
+        size_t n = copy_value(v, tmp, sizeof(tmp), &cut), host_n;
+        if (!cut && ip_literal(tmp, n, &host_n)) { /* a cut value is longer than any address */
+            if (c->domain_rank == FSA_DOMAIN_NONE) {
+                memcpy(c->domain, tmp, host_n);
+                c->domain[host_n] = '\0';
+                c->domain_rank = (uint8_t)(chain[k].rank + FSA_DOMAIN_IP_LITERAL);
+            }
+            continue; /* a name further down still wins */
         }
+        if (c->domain_rank != FSA_DOMAIN_NONE) /* an IP literal was kept: no byte of it may stay after the NUL */
+            memset(c->domain, 0, sizeof(c->domain));
+        memcpy(c->domain, tmp, n + 1);
+        c->domain_rank = chain[k].rank;
+        if (cut)
+            m->flags |= FSA_MSG_TRUNCATED;
+        return;
     }
+}
+
+static void fill_channel(struct fsa_event_msg *m, const struct esl_event_scan *sc)
+{
+    struct fsa_channel_payload *c = &m->u.chan;
+    uint64_t x;
+    set_str(m, c->call_id, sizeof(c->call_id), field(sc, F_CALL_ID));
+    fill_domain(m, sc, c);
 
     struct fsa_str dir = field(sc, F_DIRECTION);
     if (FSA_STR_IS(dir, "inbound"))
@@ -1081,6 +1172,7 @@ static void fill_channel(struct fsa_event_msg *m, const struct esl_event_scan *s
          offsetof(struct fsa_channel_payload, in_jitter_max_variance)},
         {F_IN_QUALITY, true, FSA_QOS_IN_QUALITY_PCT, offsetof(struct fsa_channel_payload, in_quality_pct)},
         {F_IN_MEAN_INTERVAL, true, FSA_QOS_IN_MEAN_INTERVAL, offsetof(struct fsa_channel_payload, in_mean_interval_ms)},
+        {F_HOLD_ACCUM, false, FSA_QOS_HOLD_SECONDS, offsetof(struct fsa_channel_payload, hold_accum_s)},
     };
     for (size_t k = 0; k < sizeof(qos) / sizeof(qos[0]); k++) {
         double d;

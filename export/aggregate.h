@@ -1,22 +1,25 @@
 /*
  * aggregate: the bounded series the exporter builds from metric records.
  *
- * Five families, each a table keyed only by low-cardinality labels
+ * Six families, each a table keyed only by low-cardinality labels
  * (contract.md, "Bounded aggregates"):
  *
  *   family                         key                                     fed by
  *   freeswitch.calls.active        fs_instance, domain_name                LEG_UP +1, LEG_DOWN -1
  *   freeswitch.legs.ended          fs_instance, domain_name, hangup_cause  LEG_DOWN +1
- *   freeswitch.leg.mos             fs_instance, domain_name, codec_name,   QOS: mos_emodel, else
- *                                  direction                                 mos_score when NaN
+ *   freeswitch.leg.mos             fs_instance, domain_name, codec_name,   QOS: mos_emodel only
+ *                                  direction
  *   freeswitch.leg.jitter (ms)     same                                    QOS: jitter_avg_ms, else
  *                                                                            jitter_max_ms when NaN
  *   freeswitch.rtcp.loss_fraction  same (direction = the report's)         RTCP: fraction_lost
+ *   freeswitch.leg.media_gap       same as leg.mos                         QOS: media_gap_ratio
  *
  * Why mos_emodel feeds leg.mos: it is the same model as the live
  * freeswitch.rtcp.mos gauges, on one scale for every codec, so the histogram
- * and the live series agree; FreeSWITCH's own rtp_audio_in_mos only fills in
- * for a leg the calculator could not rate. Why jitter_avg_ms: it is the mean
+ * and the live series agree. One model only (contract): FreeSWITCH's own
+ * rtp_audio_in_mos never fills in for a leg the E-model did not rate, or an
+ * SLA report built on the histogram would mix two models' scales; it stays
+ * in its own per-leg series, freeswitch.qos.mos_score. Why jitter_avg_ms: it is the mean
  * of the leg's RTCP reports (the contract's leg jitter); a leg without
  * reports contributes FreeSWITCH's max jitter, an upper bound, so every leg
  * with media is counted.
@@ -48,6 +51,7 @@ enum fsa_agg_family {
     FSA_AGG_LEG_MOS,
     FSA_AGG_LEG_JITTER,
     FSA_AGG_LOSS_FRACTION,
+    FSA_AGG_LEG_MEDIA_GAP,
     FSA_AGG_FAMILY_COUNT
 };
 

@@ -12,9 +12,12 @@
  *                  attributes fs_instance, channel_id, correlation_id,
  *                  domain_name, direction
  *   QOS record  -> freeswitch.qos.{mos_score,jitter_avg,jitter_min,jitter_max,
- *                  total_packets,packet_loss,total_bytes,r_factor,mos_emodel}
+ *                  total_packets,packet_loss,total_bytes,r_factor,mos_emodel,
+ *                  hold_seconds,media_gap_ratio}
  *                  attributes fs_instance, channel_id, correlation_id,
- *                  domain_name, codec_name, src_ip, dst_ip
+ *                  domain_name, codec_name, src_ip, dst_ip, call_direction
+ *                  (the leg's Call-Direction: named apart from the RTCP
+ *                  points' direction, which is the report's), hangup_cause
  * All gauges, time_unix_nano = the record's time_unix_us x 1000, no start
  * time (a gauge has none). A NaN field gives no point. Packet, byte and leg
  * counts are sent as_int (rounded), everything else as_double. Every
@@ -91,13 +94,23 @@ const struct fsa_otlp_metric_def fsa_otlp_metric_defs[FSA_M_COUNT] = {
     [FSA_M_QOS_TOTAL_BYTES] = {"freeswitch.qos.total_bytes", "By", "RTP bytes received plus sent on the leg", G, 1},
     [FSA_M_QOS_R_FACTOR] = {"freeswitch.qos.r_factor", "1", "E-model R factor for the whole leg", G, 0},
     [FSA_M_QOS_MOS_EMODEL] = {"freeswitch.qos.mos_emodel", "1", "MOS from the leg's E-model R factor", G, 0},
+    [FSA_M_QOS_HOLD_SECONDS] = {"freeswitch.qos.hold_seconds", "s",
+                                "Time the leg spent on hold (variable_hold_accum_seconds)", G, 0},
+    [FSA_M_QOS_MEDIA_GAP_RATIO] = {"freeswitch.qos.media_gap_ratio", "1",
+                                   "Share of 20 ms ticks with no packet to play: rtp_audio_in_skip_packet_count / "
+                                   "(rtp_audio_in_packet_count + skip); sees packets the far side never sent",
+                                   G, 0},
     [FSA_M_CALLS_ACTIVE] = {"freeswitch.calls.active", "{leg}", "Legs up now", G, 1},
     [FSA_M_LEGS_ENDED] = {"freeswitch.legs.ended", "{leg}", "Legs ended, by hangup cause", S, 1},
     [FSA_M_LEG_MOS] = {"freeswitch.leg.mos", "1",
-                       "MOS of ended legs (E-model; FreeSWITCH's MOS when the E-model had none)", H, 0},
+                       "MOS of ended legs from the E-model alone (freeswitch.qos.mos_emodel; FreeSWITCH's own MOS "
+                       "is freeswitch.qos.mos_score)",
+                       H, 0},
     [FSA_M_LEG_JITTER] = {"freeswitch.leg.jitter", "ms",
                           "Jitter of ended legs (mean of RTCP reports; max jitter without reports)", H, 0},
     [FSA_M_RTCP_LOSS_FRACTION] = {"freeswitch.rtcp.loss_fraction", "1", "Fraction lost per RTCP report", H, 0},
+    [FSA_M_LEG_MEDIA_GAP] = {"freeswitch.leg.media_gap", "1",
+                             "Media gap ratio of ended legs (freeswitch.qos.media_gap_ratio)", H, 0},
 };
 #undef G
 #undef S
@@ -163,7 +176,7 @@ enum {
 _Static_assert(FSA_UUID_MAX <= LABEL_MAX && FSA_DOMAIN_MAX <= LABEL_MAX && FSA_CODEC_MAX <= LABEL_MAX &&
                    FSA_IP_MAX <= LABEL_MAX && FSA_CAUSE_MAX <= LABEL_MAX,
                "LABEL_MAX bounds every label");
-#define MAX_ATTRS 7          /* a QOS record's */
+#define MAX_ATTRS 9          /* a QOS record's */
 #define KEY_MAX 16           /* longest attribute key ("correlation_id") and room */
 #define BUF_SLACK (1u << 20) /* over batch_max_bytes, for the one record an empty batch always takes */
 
@@ -513,6 +526,8 @@ static size_t record_values(const struct fsa_metric_record *rec, struct leg_valu
         PUT(FSA_M_QOS_TOTAL_BYTES, q->total_bytes);
         PUT(FSA_M_QOS_R_FACTOR, q->r_factor);
         PUT(FSA_M_QOS_MOS_EMODEL, q->mos_emodel);
+        PUT(FSA_M_QOS_HOLD_SECONDS, q->hold_seconds);
+        PUT(FSA_M_QOS_MEDIA_GAP_RATIO, q->media_gap_ratio);
     }
 #undef PUT
     return n;
@@ -557,13 +572,15 @@ static size_t leg_attrs(const struct fsa_otlp *o, const struct fsa_metric_record
     a[n++] = ATTR("channel_id", l->channel_id, strnlen(l->channel_id, sizeof(l->channel_id)));
     a[n++] = ATTR("correlation_id", l->correlation_id, strnlen(l->correlation_id, sizeof(l->correlation_id)));
     a[n++] = ATTR("domain_name", l->domain_name, strnlen(l->domain_name, sizeof(l->domain_name)));
+    unsigned dir = l->direction <= FSA_DIR_OUTBOUND ? l->direction : FSA_DIR_UNKNOWN;
     if (rec->kind == FSA_REC_RTCP) {
-        unsigned dir = l->direction <= FSA_DIR_OUTBOUND ? l->direction : FSA_DIR_UNKNOWN;
         a[n++] = ATTR("direction", direction_names[dir], direction_len[dir]);
     } else {
         a[n++] = ATTR("codec_name", l->codec_name, strnlen(l->codec_name, sizeof(l->codec_name)));
         a[n++] = ATTR("src_ip", l->src_ip, strnlen(l->src_ip, sizeof(l->src_ip)));
         a[n++] = ATTR("dst_ip", l->dst_ip, strnlen(l->dst_ip, sizeof(l->dst_ip)));
+        a[n++] = ATTR("call_direction", direction_names[dir], direction_len[dir]);
+        a[n++] = ATTR("hangup_cause", rec->hangup_cause, strnlen(rec->hangup_cause, sizeof(rec->hangup_cause)));
     }
     return n;
 }

@@ -40,17 +40,20 @@ enum fsa_otlp_metric {
     FSA_M_QOS_TOTAL_BYTES,
     FSA_M_QOS_R_FACTOR,
     FSA_M_QOS_MOS_EMODEL,
+    FSA_M_QOS_HOLD_SECONDS,
+    FSA_M_QOS_MEDIA_GAP_RATIO,
     /* bounded aggregates, in enum fsa_agg_family order */
     FSA_M_CALLS_ACTIVE,
     FSA_M_LEGS_ENDED,
     FSA_M_LEG_MOS,
     FSA_M_LEG_JITTER,
     FSA_M_RTCP_LOSS_FRACTION,
+    FSA_M_LEG_MEDIA_GAP,
     FSA_M_COUNT
 };
 
 #define FSA_M_FIRST_AGG FSA_M_CALLS_ACTIVE
-#define FSA_OTLP_MAX_POINTS_PER_RECORD 9 /* a QOS record */
+#define FSA_OTLP_MAX_POINTS_PER_RECORD 11 /* a QOS record */
 
 enum fsa_otlp_type { FSA_OTLP_GAUGE = 0, FSA_OTLP_SUM, FSA_OTLP_HISTOGRAM };
 

@@ -222,7 +222,7 @@ static void build(struct in *in, struct fsa_event_msg *m)
     str_field(in, c->other_leg_uuid, sizeof(c->other_leg_uuid));
     str_field(in, c->hangup_cause, sizeof(c->hangup_cause));
     c->direction = u8(in) % 5;
-    c->domain_rank = u8(in) % 6;
+    c->domain_rank = u8(in) % (FSA_DOMAIN_RANK_MAX + 3); /* every rank, none, and two out of range */
     c->codec_rate = num32(in);
     c->qos_present = (uint32_t)u8(in) << 4 | u8(in);
     c->in_raw_bytes = (uint64_t)num32(in) * num32(in);

@@ -64,9 +64,9 @@ static void check_msg(const struct fsa_event_msg *m)
     check_cstr(c->other_leg_uuid, sizeof(c->other_leg_uuid), 1);
     check_cstr(c->hangup_cause, sizeof(c->hangup_cause), 1);
     require(c->direction <= FSA_DIR_OUTBOUND);
-    require(c->domain_rank <= FSA_DOMAIN_FROM_SIP_TO);
+    require(c->domain_rank <= FSA_DOMAIN_RANK_MAX);
     require((c->domain_rank == FSA_DOMAIN_NONE) == (c->domain[0] == '\0'));
-    require((c->qos_present & ~0x7ffu) == 0);
+    require((c->qos_present & ~0xfffu) == 0);
     if (m->kind != FSA_EV_CHANNEL_HANGUP_COMPLETE)
         require(c->qos_present == 0);
     const double *d[] = {&c->in_mos, &c->in_jitter_min_variance, &c->in_jitter_max_variance, &c->in_quality_pct,

@@ -23,7 +23,8 @@
  *             outbound for SEND_RTCP_MESSAGE); the rest from the leg as known
  *             at that report (codec, src/dst too, though the contract's RTCP
  *             series do not use them).
- *   QOS       direction = the leg's Call-Direction; src_ip/dst_ip by the
+ *   QOS       direction = the leg's Call-Direction (exported as call_direction,
+ *             beside hangup_cause); src_ip/dst_ip by the
  *             contract's rule (inbound leg: src = remote, dst = local;
  *             outbound leg: src = local, dst = remote; unknown: as inbound).
  *   LEG_UP, LEG_DOWN
@@ -83,11 +84,13 @@ struct fsa_qos_record {
     double jitter_avg_ms; /* NaN without RTCP reports */
     double jitter_min_ms;
     double jitter_max_ms;
-    double total_packets; /* in + out packet counts */
-    double packet_loss;   /* packets; see calc.c */
-    double total_bytes;   /* in + out raw bytes */
-    double r_factor;      /* E-model R for the whole leg */
-    double mos_emodel;    /* MOS from r_factor */
+    double total_packets;   /* in + out packet counts */
+    double packet_loss;     /* packets; see calc.c */
+    double total_bytes;     /* in + out raw bytes */
+    double r_factor;        /* E-model R for the whole leg */
+    double mos_emodel;      /* MOS from r_factor */
+    double hold_seconds;    /* variable_hold_accum_seconds; NaN if absent */
+    double media_gap_ratio; /* skip / (in packets + skip), 0..1; NaN if both absent or the sum is 0 */
 };
 
 struct fsa_metric_record {

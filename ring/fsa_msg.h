@@ -58,13 +58,20 @@ const char *fsa_event_kind_name(enum fsa_event_kind kind);
 
 enum fsa_direction { FSA_DIR_UNKNOWN = 0, FSA_DIR_INBOUND, FSA_DIR_OUTBOUND };
 
-/* Where domain_name came from: lower rank wins (contract's fallback chain). */
+/*
+ * Where domain_name came from: lower rank wins (contract's ranking). A value
+ * that is an IP literal ranks FSA_DOMAIN_IP_LITERAL below its variable's
+ * rank, so below every name: an IP is the tenant only when nothing else is.
+ */
 enum fsa_domain_rank {
     FSA_DOMAIN_NONE = 0,
     FSA_DOMAIN_FROM_VARIABLE = 1, /* variable_domain_name */
     FSA_DOMAIN_FROM_SIP_FROM = 2, /* variable_sip_from_host */
     FSA_DOMAIN_FROM_SIP_TO = 3,   /* variable_sip_to_host */
+    FSA_DOMAIN_FROM_SIP_REQ = 4,  /* variable_sip_req_host */
 };
+#define FSA_DOMAIN_IP_LITERAL 4 /* added to the rank of an IP literal (its port removed) */
+#define FSA_DOMAIN_RANK_MAX (FSA_DOMAIN_FROM_SIP_REQ + FSA_DOMAIN_IP_LITERAL)
 
 #define FSA_UUID_MAX 48
 #define FSA_CALL_ID_MAX 128
@@ -111,11 +118,12 @@ enum fsa_qos_field {
     FSA_QOS_IN_QUALITY_PCT = 1u << 8,
     FSA_QOS_IN_FLAW_TOTAL = 1u << 9,
     FSA_QOS_IN_MEAN_INTERVAL = 1u << 10,
+    FSA_QOS_HOLD_SECONDS = 1u << 11,
 };
 
 struct fsa_channel_payload {
     char call_id[FSA_CALL_ID_MAX];      /* variable_sip_call_id */
-    char domain[FSA_DOMAIN_MAX];        /* best of the fallback chain in this event */
+    char domain[FSA_DOMAIN_MAX];        /* best-ranked candidate in this event */
     char codec[FSA_CODEC_MAX];          /* variable_rtp_use_codec_name, else Channel-Read-Codec-Name */
     char local_media_ip[FSA_IP_MAX];
     char remote_media_ip[FSA_IP_MAX];
@@ -133,6 +141,7 @@ struct fsa_channel_payload {
     uint64_t in_packets, out_packets;
     uint64_t in_skip_packets;
     uint64_t in_flaw_total;
+    uint64_t hold_accum_s;              /* variable_hold_accum_seconds: time on hold, s */
     double in_mos;
     double in_jitter_min_variance;      /* ms² */
     double in_jitter_max_variance;      /* ms² */

@@ -209,6 +209,15 @@ BY_NAME = {
     # API / BACKGROUND_JOB
     'API-Command': 'JOB_CMD', 'API-Command-Argument': 'JOB_ARG',
     'Job-UUID': 'JOB_UUID', 'Job-Command': 'JOB_CMD', 'Job-Command-Arg': 'JOB_ARG',
+    # how the call ended (--hangup-causes), the hold time (--hold-pct), the From host (--ip-from-pct)
+    'Hangup-Cause': 'CAUSE', 'variable_hangup_cause': 'CAUSE', 'variable_bridge_hangup_cause': 'CAUSE',
+    'variable_last_bridge_hangup_cause': 'CAUSE',
+    'variable_hangup_cause_q850': 'CAUSE_Q850', 'variable_sip_term_cause': 'CAUSE_Q850',
+    'variable_sip_reason': 'SIP_REASON', 'variable_sip_term_status': 'SIP_STATUS',
+    'variable_proto_specific_hangup_cause': 'SIP_PROTO', 'variable_last_bridge_proto_specific_hangup_cause': 'SIP_PROTO',
+    'variable_hold_accum_seconds': 'HOLD_S', 'variable_hold_accum_ms': 'HOLD_MS', 'variable_hold_accum_usec': 'HOLD_US',
+    'Caller-Channel-Hold-Accum': 'HOLD_US', 'Other-Leg-Channel-Hold-Accum': 'HOLD_US',
+    'variable_sip_from_host': 'FROM_HOST',
 }
 for suffix in ('in_raw_bytes in_media_bytes in_packet_count in_media_packet_count in_skip_packet_count '
                'in_jitter_packet_count in_dtmf_packet_count in_cng_packet_count in_flush_packet_count '
@@ -224,7 +233,12 @@ COND = {
     'variable_fire_rtcp_events': 'FSSIM_COND_FIRE',
     'API-Command-Argument': 'FSSIM_COND_ARG',
     'Job-Command-Arg': 'FSSIM_COND_ARG',
+    # an unanswered call has no answer time and no media statistics (the capture's NO_ROUTE legs)
+    'variable_answer_stamp': 'FSSIM_COND_ANSWERED',
+    'variable_bridge_stamp': 'FSSIM_COND_ANSWERED',
 }
+for suffix in [k[len('variable_rtp_audio_'):] for k in BY_NAME if k.startswith('variable_rtp_audio_')]:
+    COND['variable_rtp_audio_' + suffix] = 'FSSIM_COND_MEDIA'
 
 SDP_HEADERS = ('variable_switch_r_sdp', 'variable_switch_m_sdp', 'variable_rtp_local_sdp_str')
 PORT_TOKENS = {'23086': 'A_LOCAL_PORT', '25160': 'A_REMOTE_PORT', '28114': 'B_LOCAL_PORT', '26600': 'B_REMOTE_PORT'}
@@ -250,6 +264,8 @@ def tokenise(tid, name, raw):
     if name in BY_NAME:
         tok = BY_NAME[name]
         return '{{%s}}' % tok
+    if name == 'variable_sip_to_host':  # the tenant with --ip-from-pct, else the capture's literal
+        return '{{%s}}' % {'127.0.0.1': 'TO_HOST', '127.0.0.1:5090': 'TO_HOST_5090'}[s]
     if name == 'variable_remote_media_ip':
         return '{{%s}}' % ('A_REMOTE_IP' if tid.startswith('A_') else 'B_REMOTE_IP')
     if name in ('variable_ep_codec_string', 'variable_rtp_use_codec_string'):

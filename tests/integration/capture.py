@@ -5,7 +5,7 @@ Two sources, both independent of the C side:
   event headers), for per-leg facts any reader can check: which legs have media
   statistics, their rtp_audio_* counters and hangup times;
 - the five legs whose every RTCP and QoS value was computed by hand from the capture's
-  header values. The arithmetic (jitter x 1000 / 8000, Lost deltas, the E-model steps
+  header values (E-model with emodel.plc's default, true: PCMU Bpl 25.1). The arithmetic (jitter x 1000 / 8000, Lost deltas, the E-model steps
   to 9-12 digits) is written out next to the same numbers in
   tests/unit/test_calc_capture.c; they are restated here, not recomputed by the code
   under test.
@@ -47,7 +47,10 @@ def hangups(path=CAPTURE):
 
 def qos_from_headers(h):
     """The QoS values a reader derives from the hangup headers alone (contract.md)."""
+    skip = int(h["variable_rtp_audio_in_skip_packet_count"])
     return {
+        "freeswitch.qos.media_gap_ratio": skip / (int(h["variable_rtp_audio_in_packet_count"]) + skip),
+        "freeswitch.qos.hold_seconds": float(h["variable_hold_accum_seconds"]),
         "freeswitch.qos.mos_score": float(h["variable_rtp_audio_in_mos"]),
         "freeswitch.qos.total_packets": int(h["variable_rtp_audio_in_packet_count"]) +
         int(h["variable_rtp_audio_out_packet_count"]),
@@ -65,7 +68,7 @@ HAND = {
     "b0c6292b-0197-4183-9245-3f7f203ddc84": {
         "call_id": "67acd41d-6244-1240-9495-06c5022e40d8", "direction": I,
         "rtcp": [
-            (I, 1795481656246481, 0, 1, 0.00390625, NAN, 4.199346903953),
+            (I, 1795481656246481, 0, 1, 0.00390625, NAN, 4.373865313090),
             (O, 1795481660226359, 0, 1, 0, NAN, 4.404394368375),
             (I, 1795481660266367, 0, 0, 0, 40.009, 4.394297814508),
             (O, 1795481664246354, 0, 0, 0, NAN, 4.394297814508),
@@ -80,14 +83,15 @@ HAND = {
         "qos": {"freeswitch.qos.mos_score": 4.50, "freeswitch.qos.jitter_avg": 0.0,
                 "freeswitch.qos.jitter_min": 0.0, "freeswitch.qos.jitter_max": 0.0,
                 "freeswitch.qos.total_packets": 2995, "freeswitch.qos.packet_loss": 2,
-                "freeswitch.qos.total_bytes": 515140, "freeswitch.qos.r_factor": 90.997711499067,
-                "freeswitch.qos.mos_emodel": 4.362670499935},
+                "freeswitch.qos.total_bytes": 515140, "freeswitch.qos.r_factor": 92.198009273259,
+                "freeswitch.qos.mos_emodel": 4.389056834880,
+                "freeswitch.qos.hold_seconds": 0.0, "freeswitch.qos.media_gap_ratio": 5 / 1500},
     },
     # BATCH3, ~5 % induced loss, fire_rtcp_events.
     "ebd223a0-57ce-4a39-b0bc-3b8101e5c9ff": {
         "call_id": "7f1052a7-6244-1240-9495-06c5022e40d8", "direction": I,
         "rtcp": [
-            (I, 1795481695466452, 0, 1, 0.00390625, NAN, 4.199346903953),
+            (I, 1795481695466452, 0, 1, 0.00390625, NAN, 4.373865313090),
             (O, 1795481699466399, 2.125, 1, 0, NAN, 4.402283971039),
             (I, 1795481699506397, 0, 0, 0, 40.1, 4.394274379657),
             (O, 1795481703486366, 2.625, 0, 0, NAN, 4.391556101283),
@@ -100,8 +104,9 @@ HAND = {
         "qos": {"freeswitch.qos.mos_score": 4.50, "freeswitch.qos.jitter_avg": 12.125 / 9,
                 "freeswitch.qos.jitter_min": 0.0, "freeswitch.qos.jitter_max": 4.625,
                 "freeswitch.qos.total_packets": 2163, "freeswitch.qos.packet_loss": 2,
-                "freeswitch.qos.total_bytes": 372036, "freeswitch.qos.r_factor": 90.458158026834,
-                "freeswitch.qos.mos_emodel": 4.350062568699},
+                "freeswitch.qos.total_bytes": 372036, "freeswitch.qos.r_factor": 92.108544911113,
+                "freeswitch.qos.mos_emodel": 4.387170338289,
+                "freeswitch.qos.hold_seconds": 0.0, "freeswitch.qos.media_gap_ratio": 275 / 1250},
     },
     # BATCH7, outbound leg, jittery upstream: RECV only.
     "9a7a9f3f-0650-48e8-8911-745c8f6afe35": {
@@ -116,8 +121,9 @@ HAND = {
         "qos": {"freeswitch.qos.mos_score": 4.50, "freeswitch.qos.jitter_avg": 3.0,
                 "freeswitch.qos.jitter_min": 0.875, "freeswitch.qos.jitter_max": 4.25,
                 "freeswitch.qos.total_packets": 2353, "freeswitch.qos.packet_loss": 4,
-                "freeswitch.qos.total_bytes": 404716, "freeswitch.qos.r_factor": 88.943435033127,
-                "freeswitch.qos.mos_emodel": 4.312262840897},
+                "freeswitch.qos.total_bytes": 404716, "freeswitch.qos.r_factor": 91.912420409725,
+                "freeswitch.qos.mos_emodel": 4.382989178374,
+                "freeswitch.qos.hold_seconds": 0.0, "freeswitch.qos.media_gap_ratio": 4 / 1303},
     },
     # BATCH7, FreeSWITCH MOS 3.73, no RTCP: jitter from sqrt(variance), no jitter_avg.
     "ce5aab7d-0931-481d-8d2f-75f91316e88e": {
@@ -125,7 +131,8 @@ HAND = {
         "qos": {"freeswitch.qos.mos_score": 3.73, "freeswitch.qos.jitter_min": 5.773214009544,
                 "freeswitch.qos.jitter_max": 33.937295119087, "freeswitch.qos.total_packets": 2352,
                 "freeswitch.qos.packet_loss": 255, "freeswitch.qos.total_bytes": 404544,
-                "freeswitch.qos.r_factor": 25.263121596575, "freeswitch.qos.mos_emodel": 1.425105553380},
+                "freeswitch.qos.r_factor": 64.613432684985, "freeswitch.qos.mos_emodel": 3.335308748128,
+                "freeswitch.qos.hold_seconds": 0.0, "freeswitch.qos.media_gap_ratio": 255 / 1310},
     },
     # BATCH6, MOS 4.41, no RTCP.
     "77408067-ab0a-4628-b7e6-a7604ca459e1": {
@@ -133,7 +140,8 @@ HAND = {
         "qos": {"freeswitch.qos.mos_score": 4.41, "freeswitch.qos.jitter_min": 12.403225386971,
                 "freeswitch.qos.jitter_max": 28.284271247462, "freeswitch.qos.total_packets": 2505,
                 "freeswitch.qos.packet_loss": 94, "freeswitch.qos.total_bytes": 430860,
-                "freeswitch.qos.r_factor": 48.135075890720, "freeswitch.qos.mos_emodel": 2.477380342882},
+                "freeswitch.qos.r_factor": 79.570874580037, "freeswitch.qos.mos_emodel": 4.007676489055,
+                "freeswitch.qos.hold_seconds": 0.0, "freeswitch.qos.media_gap_ratio": 94 / 1302},
     },
 }
 

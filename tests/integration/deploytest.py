@@ -104,7 +104,7 @@ def config_schema():
         info["default"] = {"STR": "", "BOOL": False, "ENUM": info["words"][0] if info["words"] else None,
                            "CUSTOM": None}.get(info["kind"], 0)
     schema["opentelemetry.headers"]["default"] = {}  # nheaders = 0
-    owner = {"cfg->redis.": ["redis"], "cfg->": ["storage", "http", "logging", "events", "metrics"],
+    owner = {"cfg->redis.": ["redis"], "cfg->": ["storage", "http", "logging", "events", "metrics", "emodel"],
              "o->": ["otel"], "e->": ["engine"], "in->": ["instance"]}
     body = re.search(r"void fsa_config_defaults\(struct fsa_config \*cfg\)\n\{(.*?)\n\}", src, re.S).group(1)
     body += re.search(r"static void instance_defaults\(struct fsa_instance_config \*in\)\n\{(.*?)\n\}",

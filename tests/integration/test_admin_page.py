@@ -11,7 +11,9 @@ two RECV reports (fssim sends Rtt0-Avg from the second one on):
   d = 100/2 + 2 x 5 + 10 = 70 ms, Id = 70/40 = 1.75; loss 0: Ie,eff = 0 (PCMU Ie 0)
   R = 93.2 - 1.75 - 0 = 91.45
   MOS = 1 + 0.035 x 91.45 + 7e-6 x 91.45 x (91.45 - 60) x (100 - 91.45) = 4.3729 -> "4.37"
-Every browser run is bounded by a timeout."""
+The worst ended legs by media gap are the replay's ten highest skip / (packets + skip), read
+from the capture's hangup headers (fs2's calls are still up). Every browser run is bounded by a
+timeout."""
 import html.parser
 import os
 import shutil
@@ -20,6 +22,7 @@ import subprocess
 import tempfile
 import zlib
 
+import capture
 from admintest import admin_config, answers, parse_prom, report, request, sample
 from fsatest import FIXTURES, SLOW, Checks, free_ports, start_agent, start_fssim, wait_for
 
@@ -46,7 +49,9 @@ class Dom(html.parser.HTMLParser):
         self.instances = []
         self.bars = []
         self.worst = []  # list of cell texts per row
+        self.gaps = []  # the same for the worst ended legs by media gap
         self.status = None
+        self._rows = None
         self._row = None
         self._cell = None
         self._in_status = False
@@ -58,8 +63,9 @@ class Dom(html.parser.HTMLParser):
             self.instances.append(a.get("data-instance"))
         elif tag == "rect" and "bar" in cls:
             self.bars.append(a)
-        elif tag == "tr" and "worst-leg" in cls:
+        elif tag == "tr" and ("worst-leg" in cls or "gap-leg" in cls):
             self._row = []
+            self._rows = self.worst if "worst-leg" in cls else self.gaps
         elif tag == "td" and self._row is not None:
             self._cell = ""
         elif a.get("id") == "status":
@@ -70,7 +76,7 @@ class Dom(html.parser.HTMLParser):
             self._row.append(self._cell.strip())
             self._cell = None
         elif tag == "tr" and self._row is not None:
-            self.worst.append(self._row)
+            self._rows.append(self._row)
             self._row = None
         elif self._in_status and tag == "span":
             self._in_status = False
@@ -175,6 +181,22 @@ def main():
                 c.eq((row[0], row[1], row[5], row[6], row[7], row[8]), (want_mos, "fs2", "PCMU", "5.0", "0.0", "100"),
                      "worst-leg row %s" % row[3])
                 c.check(len(row[3]) == 36 and row[4] != "", "leg has its Unique-ID and Call-ID")
+
+        # Worst ended legs by media gap: the replay's ten highest skip / (packets + skip), from its hangup headers.
+        gaps = []
+        for u, h in capture.hangups().items():
+            if "variable_rtp_audio_in_skip_packet_count" in h:
+                g = capture.qos_from_headers(h)["freeswitch.qos.media_gap_ratio"]
+                gaps.append((-g, u, h))
+        gaps.sort()
+        c.eq(len(dom.gaps), 10, "worst-gap rows")
+        for row, (g, u, h) in zip(dom.gaps, gaps[:10]):
+            # Gap %, Instance, Domain, Unique-ID, Call-ID, Codec, Direction, Hangup cause, Hold s, MOS x2, Ended
+            c.eq(len(row), 12, "worst-gap cells")
+            if len(row) == 12:
+                c.eq((row[0], row[1], row[3], row[6], row[7], row[8], row[9]),
+                     ("%.1f" % (-g * 100), "fs1", u, h["Call-Direction"], h["Hangup-Cause"],
+                      h["variable_hold_accum_seconds"], h["variable_rtp_audio_in_mos"]), "worst-gap row %s" % u[:8])
 
         shot = os.path.join(profile, "status.png")
         p = browser(exe, profile, "--screenshot=" + shot, "--window-size=1280,900", "--hide-scrollbars", url)

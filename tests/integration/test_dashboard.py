@@ -85,7 +85,10 @@ for otlp, want in (("freeswitch.rtcp.jitter", "freeswitch_rtcp_jitter_millisecon
                    ("freeswitch.rtcp.packets_lost", "freeswitch_rtcp_packets_lost"),
                    ("freeswitch.legs.ended", "freeswitch_legs_ended_total"),
                    ("freeswitch.leg.jitter", "freeswitch_leg_jitter_milliseconds_bucket"),
-                   ("freeswitch.leg.mos", "freeswitch_leg_mos_bucket")):
+                   ("freeswitch.leg.mos", "freeswitch_leg_mos_bucket"),
+                   ("freeswitch.leg.media_gap", "freeswitch_leg_media_gap_bucket"),
+                   ("freeswitch.qos.media_gap_ratio", "freeswitch_qos_media_gap_ratio"),
+                   ("freeswitch.qos.hold_seconds", "freeswitch_qos_hold_seconds")):
     c.check(want in available, "%s reaches Prometheus as %s" % (otlp, want))
 
 # ---- the dashboard ----
@@ -104,7 +107,8 @@ for v in dash["templating"]["list"]:
 c.check(len(exprs) >= 20, "dashboard queries found (%d)" % len(exprs))
 
 PROMQL_WORDS = {"sum", "avg", "min", "max", "count", "by", "without", "rate", "increase", "histogram_quantile",
-                "bottomk", "topk", "label_values", "on", "ignoring", "and", "or", "unless", "offset", "bool"}
+                "bottomk", "topk", "label_values", "on", "ignoring", "and", "or", "unless", "offset", "bool",
+                "max_over_time", "group_left", "group_right"}
 used = set()
 for where, expr in exprs:
     e = re.sub(r'"(?:[^"\\]|\\.)*"', '""', expr)  # drop string literals (label values, regexes)
@@ -148,8 +152,19 @@ if promtool:
 # The panels the issue asks for, by title.
 titles = [p["title"] for p in panels]
 for want in (r"MOS by domain", r"MOS by FreeSWITCH instance", r"Worst legs now", r"RTCP jitter", r"RTCP loss",
-             r"Active legs", r"Events per second", r"Drops", r"Export failures", r"reconnects"):
+             r"Active legs", r"Events per second", r"Drops", r"Export failures", r"reconnects",
+             r"Media gap of legs ended", r"Worst media gaps", r"Answered vs failed legs by hangup cause",
+             r"Hangup causes by domain"):
     c.check(any(re.search(want, t, re.I) for t in titles), "a panel for %r" % want)
+# The new quality panels read the series the contract names, by the labels it gives them.
+by_title = {p["title"]: " ".join(t["expr"] for t in p["targets"]) for p in panels}
+gap_panels = [t for t in by_title if re.search(r"media gap", t, re.I)]
+c.check(any("freeswitch_leg_media_gap_bucket" in by_title[t] for t in gap_panels), "a panel on freeswitch.leg.media_gap")
+c.check(any("freeswitch_qos_media_gap_ratio" in by_title[t] and "call_direction" in by_title[t] and
+            "hangup_cause" in by_title[t] for t in gap_panels), "a per-leg media gap table with call_direction, hangup_cause")
+cause_panels = [t for t in by_title if re.search(r"hangup cause", t, re.I)]
+c.check(any("freeswitch_legs_ended_total" in by_title[t] and "domain_name" in by_title[t] for t in cause_panels),
+        "hangup causes by domain from freeswitch.legs.ended")
 ids = [p["id"] for p in dash["panels"]]
 c.eq(len(ids), len(set(ids)), "panel ids are unique")
 cells, overlaps = {}, set()

@@ -22,7 +22,8 @@ from fsatest import (Checks, agent_config, free_ports, instance_stats, last_stat
                      start_fssim, wait_for, SLOW)
 
 UNITS, TYPES = X.UNITS, X.TYPES
-QOS_ATTRS = ("fs_instance", "channel_id", "correlation_id", "domain_name", "codec_name", "src_ip", "dst_ip")
+QOS_ATTRS = ("fs_instance", "channel_id", "correlation_id", "domain_name", "codec_name", "src_ip", "dst_ip",
+             "call_direction", "hangup_cause")
 EPS = 1e-9
 EPS_MOS = 1e-7  # E-model outputs: the leg keeps RTT as a float (calc/legs.h)
 
@@ -114,7 +115,8 @@ def run(c, label="h2c", rx_args=(), otel_extra="", host="127.0.0.1", storage_yam
             c.eq(counts.get((name, d), 0), n, "%s: %s %s points" % (label, name, d))
     for name in ("freeswitch.qos.mos_score", "freeswitch.qos.jitter_min", "freeswitch.qos.jitter_max",
                  "freeswitch.qos.total_packets", "freeswitch.qos.packet_loss", "freeswitch.qos.total_bytes",
-                 "freeswitch.qos.r_factor", "freeswitch.qos.mos_emodel"):
+                 "freeswitch.qos.r_factor", "freeswitch.qos.mos_emodel", "freeswitch.qos.hold_seconds",
+                 "freeswitch.qos.media_gap_ratio"):
         c.eq(sum(n for (nm, _), n in counts.items() if nm == name), capture.QOS_LEGS,
              "%s: %s points (legs with media)" % (label, name))
 
@@ -148,7 +150,8 @@ def run(c, label="h2c", rx_args=(), otel_extra="", host="127.0.0.1", storage_yam
             v, a, t = next(iter(got.values()))
             want_attrs = {"fs_instance": "fs1", "channel_id": uuid, "correlation_id": leg["call_id"],
                           "domain_name": "example.com", "codec_name": "PCMU", "src_ip": "127.0.0.1",
-                          "dst_ip": "127.0.0.1"}
+                          "dst_ip": "127.0.0.1", "call_direction": leg["direction"],
+                          "hangup_cause": "NORMAL_CLEARING"}
             c.eq({k: a.get(k) for k in QOS_ATTRS}, want_attrs, "%s: QoS attributes of %s" % (label, uuid[:8]))
     with_media = {u for u, h in hang.items() if "variable_rtp_audio_in_mos" in h}
     c.eq(len(with_media), capture.QOS_LEGS, "capture: legs with media statistics")
@@ -163,7 +166,15 @@ def run(c, label="h2c", rx_args=(), otel_extra="", host="127.0.0.1", storage_yam
             g = qos.get(u, {}).get(name)
             if g is None or not close(g[0], w, name) or g[2] != want_t:
                 bad.append((u[:8], name, g and g[0], w))
-    c.eq(bad, [], label + ": mos_score, total_packets, total_bytes and time of every leg vs its hangup headers")
+    c.eq(bad, [], label + ": mos_score, total_packets, total_bytes, hold_seconds, media_gap_ratio and time of "
+         "every leg vs its hangup headers")
+    bad = []
+    for u in with_media:
+        want = {"call_direction": hang[u]["Call-Direction"], "hangup_cause": hang[u]["Hangup-Cause"]}
+        for name, (_, a, _) in qos.get(u, {}).items():
+            if {k: a.get(k) for k in want} != want:
+                bad.append((u[:8], name, a.get("call_direction"), a.get("hangup_cause"), want))
+    c.eq(bad, [], label + ": call_direction and hangup_cause of every QoS point vs its hangup headers")
 
     # Aggregates: the last snapshot (sent at stop) holds the totals.
     def last_points(name):
@@ -178,6 +189,16 @@ def run(c, label="h2c", rx_args=(), otel_extra="", host="127.0.0.1", storage_yam
     c.eq(sum(X.value(dp) for dp in last_points("freeswitch.calls.active")), 0, label + ": calls.active at the end")
     mos_h = last_points("freeswitch.leg.mos")
     c.eq(sum(int(dp["count"]) for dp in mos_h), capture.QOS_LEGS, label + ": leg.mos histogram observations")
+    # leg.media_gap: every leg with media, in the buckets its ratio (from the headers) falls in.
+    gap_h = last_points("freeswitch.leg.media_gap")
+    want_b = [0] * (len(X.GAP_BOUNDS) + 1)
+    for u in with_media:
+        want_b[X.bucket(X.GAP_BOUNDS, capture.qos_from_headers(hang[u])["freeswitch.qos.media_gap_ratio"])] += 1
+    got_b = [0] * (len(X.GAP_BOUNDS) + 1)
+    for dp in gap_h:
+        got_b = [a + int(b) for a, b in zip(got_b, dp["bucket_counts"])]
+    c.eq(got_b, want_b, label + ": leg.media_gap buckets over the 50 legs")
+    c.eq(sum(int(dp["count"]) for dp in gap_h), capture.QOS_LEGS, label + ": leg.media_gap histogram observations")
     if c.failed:
         agent.dump()
     return agent
@@ -214,10 +235,36 @@ def tls_cases(c):
     c.check("wrong-Secret-78" not in logs and "e2e-Secret-77" not in logs, "wrong header: no header value logged")
 
 
+# emodel.plc: false (PCMU Bpl 4.3): the legs facing sipp, by hand in tests/unit/test_calc_capture.c.
+NO_PLC = {"ce5aab7d-0931-481d-8d2f-75f91316e88e": (25.263121596575, 1.425105553380),
+          "77408067-ab0a-4628-b7e6-a7604ca459e1": (48.135075890720, 2.477380342882)}
+
+
+def no_plc_case(c):
+    """The same replay with emodel.plc: false reaches the calculators: the worst-case E-model values."""
+    rx = X.Receiver()
+    agent = replay_through_agent(rx, storage_yaml="emodel: {plc: false}\n")
+    reqs = rx.ok_requests()
+    rx.stop()
+    c.check(agent.all_processed, "plc false: all events processed")
+    got = {}
+    for _, m in X.metrics(reqs):
+        if m["name"] in ("freeswitch.qos.r_factor", "freeswitch.qos.mos_emodel"):
+            for dp in X.points(m)[1]:
+                got[(m["name"], X.attrs(dp["attributes"]).get("channel_id"))] = X.value(dp)
+    for uuid, (r, mos) in NO_PLC.items():
+        c.check(close(got.get(("freeswitch.qos.r_factor", uuid)), r, "r_factor"),
+                "plc false: r_factor of %s = %r (want %r)" % (uuid[:8], got.get(("freeswitch.qos.r_factor", uuid)), r))
+        c.check(close(got.get(("freeswitch.qos.mos_emodel", uuid)), mos, "mos_emodel"),
+                "plc false: mos_emodel of %s = %r (want %r)" % (uuid[:8], got.get(("freeswitch.qos.mos_emodel", uuid)),
+                                                                 mos))
+
+
 def main():
     c = Checks()
     X.ensure_deps()
     run(c)
+    no_plc_case(c)
     tls_cases(c)
     c.finish()
 

@@ -10,6 +10,8 @@ Drives the fssim binary ($FSA_BUILD_DIR/fssim) over loopback TCP and checks:
      byte-identical and in order, and the subscription filter (52 + 249);
   4. synthetic calls: exact event arithmetic, the summary JSON, framing,
      real header sets and URL encoding, RTCP/QoS values, plain == json;
+     the quality simulations (--drop-pct, --vad-pct, --hold-pct,
+     --ip-from-pct, --hangup-causes) per call as docs/fssim.md plans them;
   5. every --fault mode, slow consumers (drop and kill);
   6. --flood 20000.
 Python 3 standard library only. Prints "N passed, N failed"; exit 1 on failure.
@@ -673,6 +675,115 @@ def test_synthetic():
     check('calls json: same seed -> same events as plain (time fields aside)', same)
 
 
+# ---------------------------------------------------------------- 4b. quality simulations
+
+QUALITY_ARGS = ['--calls', 20, '--call-duration', 2, '--rtcp-interval-ms', 1000, '--total-calls', 20,
+                '--heartbeat', 0, '--seed', 3, '--fire-rtcp', '--drop-pct', 8, '--vad-pct', 4, '--hold-pct', 20,
+                '--ip-from-pct', 25, '--hangup-causes', 'USER_BUSY:10,NO_ANSWER:10,MEDIA_TIMEOUT:10']
+GATEWAYS = ['198.51.100.7', '198.51.100.7:5060', '[2001:db8::7]', '[2001:db8::7]:5080']
+
+
+def quality_plan(ncalls=20):
+    """docs/fssim.md's rule, restated: call i is one of P % when (37 i + salt) mod 100 < P; the causes take
+    consecutive ranges of (37 i + 11) mod 100 in the order USER_BUSY, NO_ANSWER, MEDIA_TIMEOUT here."""
+    plan = []
+    for i in range(ncalls):
+        u = (37 * i + 11) % 100
+        cause = 'USER_BUSY' if u < 10 else 'NO_ANSWER' if u < 20 else 'MEDIA_TIMEOUT' if u < 30 else 'NORMAL_CLEARING'
+        plan.append({'cause': cause, 'ip_from': (37 * i + 23) % 100 < 25, 'held': (37 * i + 61) % 100 < 20,
+                     'gateway': GATEWAYS[i % 4]})
+    return plan
+
+
+def test_quality_options():
+    plan = quality_plan()
+    answered = [p for p in plan if p['cause'] in ('NORMAL_CLEARING', 'MEDIA_TIMEOUT')]
+    # per answered call: A 8 channel events (STATE CREATE ANSWER CALLSTATE BRIDGE HANGUP HANGUP_COMPLETE
+    # DESTROY) + 2 RECV + 2 SEND, B 7 + 2 + 2; per unanswered call 5 per leg (STATE CREATE HANGUP
+    # HANGUP_COMPLETE DESTROY)
+    n = len(answered) * (12 + 11) + (len(plan) - len(answered)) * 10
+    sim = Sim(*QUALITY_ARGS)
+    s = sim.connect()
+    read_frames(s, 1)
+    s.sendall(b'auth ClueCon\n\nevent plain ALL\n\n')
+    frames, rest = read_frames(s, 2 + n, timeout=15)
+    extra, _ = recv_for(s, 0.3 * SLOW)
+    s.close()
+    sm = sim.stop()['instances'][0]
+    events = [[(k, urllib.parse.unquote(v)) for k, v in plain_headers(frame_head_body(f)[1])] for f in frames[2:]]
+    check('quality: event count from the plan (%d calls answered of 20)' % len(answered),
+          len(events) == n and rest + extra == b'' and sm['calls_completed'] == 20, (len(events), n, sm))
+    # calls in creation order: the A leg's CHANNEL_CREATE starts each
+    order, legs = [], {}
+    for e in events:
+        d = dict(e)
+        if d['Event-Name'] == 'CHANNEL_CREATE' and d['Call-Direction'] == 'inbound':
+            order.append(d['Unique-ID'])
+        legs.setdefault(d['Unique-ID'], []).append(d)
+    check('quality: 20 calls, 40 legs', len(order) == 20 and len(legs) == 40, (len(order), len(legs)))
+    hc = {u: next(d for d in evs if d['Event-Name'] == 'CHANNEL_HANGUP_COMPLETE') for u, evs in legs.items()}
+    b_of = {d['Other-Leg-Unique-ID']: u for u, d in hc.items() if d['Call-Direction'] == 'outbound'}
+    bad = []
+    for i, a in enumerate(order):
+        p, ha, hb = plan[i], hc[a], hc.get(b_of.get(a))
+        if hb is None:
+            bad.append((i, 'no B leg'))
+            continue
+        names_a = [d['Event-Name'] for d in legs[a]]
+        for h in (ha, hb):
+            if h['Hangup-Cause'] != p['cause'] or h['variable_hangup_cause'] != p['cause']:
+                bad.append((i, 'cause', h['Hangup-Cause'], p['cause']))
+            q850 = {'NORMAL_CLEARING': '16', 'USER_BUSY': '17', 'NO_ANSWER': '19', 'MEDIA_TIMEOUT': '604'}[p['cause']]
+            if h['variable_hangup_cause_q850'] != q850:
+                bad.append((i, 'q850', h['variable_hangup_cause_q850']))
+            # the gateway's literal in the From host, the tenant only in the To host; else the capture's shape
+            if p['ip_from']:
+                if h['variable_sip_from_host'] != p['gateway'] or 'variable_domain_name' in h \
+                        or h['variable_sip_to_host'] not in ('example.com', 'carrier-a.net', 'tenant-b.org'):
+                    bad.append((i, 'ip-from', h['variable_sip_from_host'], h['variable_sip_to_host']))
+            elif h['variable_sip_from_host'] not in ('example.com', 'carrier-a.net', 'tenant-b.org') \
+                    or not h['variable_sip_to_host'].startswith('127.0.0.1'):
+                bad.append((i, 'hosts', h['variable_sip_from_host'], h['variable_sip_to_host']))
+        if p['cause'] in ('USER_BUSY', 'NO_ANSWER'):
+            # rings and fails: no answer, no bridge, no RTCP, no media statistics (like the capture's NO_ROUTE legs)
+            if names_a != ['CHANNEL_STATE', 'CHANNEL_CREATE', 'CHANNEL_HANGUP', 'CHANNEL_HANGUP_COMPLETE',
+                           'CHANNEL_DESTROY'] or any(k.startswith('variable_rtp_audio_') for k in ha) \
+                    or ha['variable_billsec'] != '0' or 'variable_answer_stamp' in ha:
+                bad.append((i, 'unanswered shape', names_a))
+            continue
+        # answered: n = 2000 / 20 = 100 ticks; A leg: dropped floor(8) + silent floor(4) + held 50 or dead 50
+        n_ticks = 100
+        gap_a = 8 + 4 + (50 if p['held'] or p['cause'] == 'MEDIA_TIMEOUT' else 0)
+        if p['held'] and p['cause'] == 'MEDIA_TIMEOUT':
+            gap_a = 8 + 4 + 50 + 50
+        for h, gap in ((ha, gap_a), (hb, 12)):
+            skip = int(h['variable_rtp_audio_in_skip_packet_count'])
+            inp = int(h['variable_rtp_audio_in_packet_count'])
+            if (skip, inp) != (gap, n_ticks - gap) or h['variable_rtp_audio_in_mos'] != '4.50' \
+                    or h['variable_rtp_audio_in_flaw_total'] != '0' \
+                    or h['variable_rtp_audio_in_cng_packet_count'] != '1':  # ceil(4 silent ticks / 50)
+                bad.append((i, 'stats', skip, inp, gap, h['variable_rtp_audio_in_mos']))
+        hold = ('1', '1000', '1000000') if p['held'] else ('0', '0', '0')  # floor(2000 ms / 2) on the A leg
+        if (ha['variable_hold_accum_seconds'], ha['variable_hold_accum_ms'], ha['variable_hold_accum_usec']) != hold \
+                or hb['variable_hold_accum_seconds'] != '0':
+            bad.append((i, 'hold', ha['variable_hold_accum_seconds'], hold))
+    check('quality: causes, hosts, media statistics and hold per call as planned', not bad, bad[:4])
+    # drops and VAD leave RTCP's loss alone (the far side's sequence rewinds; silence is no loss)
+    lost = [int(dict(e)['Source0-Lost']) for e in events if dict(e)['Event-Name'] == 'RECV_RTCP_MESSAGE']
+    frac = [int(dict(e)['Source0-Fraction']) for e in events if dict(e)['Event-Name'] == 'RECV_RTCP_MESSAGE']
+    check('quality: RTCP Lost and Fraction stay 0 under drops and VAD', lost and set(lost) == {0} and set(frac) == {0},
+          (set(lost), set(frac)))
+    causes = collections.Counter(p['cause'] for p in plan)
+    check('quality: the plan itself has every cause, IP-literal From hosts and held calls',
+          len(causes) == 4 and any(p['ip_from'] for p in plan) and any(p['held'] and p['cause'] == 'NORMAL_CLEARING'
+                                                                         for p in plan), causes)
+    for bad_arg in (['--hangup-causes', 'USER_BUSY:60,NO_ANSWER:50'], ['--hangup-causes', 'BOGUS:10'],
+                    ['--hangup-causes', 'USER_BUSY:1.5'], ['--hold-pct', '101'], ['--drop-pct', '-1']):
+        r = subprocess.run([FSSIM] + bad_arg, capture_output=True, timeout=10)
+        check('quality: %s refused' % ' '.join(bad_arg), r.returncode != 0 and b'bad value' in r.stderr,
+              (r.returncode, r.stderr[-200:]))
+
+
 # ---------------------------------------------------------------- 5. faults, slow consumers
 
 def fault_sim(mode, *extra):
@@ -898,7 +1009,7 @@ def main():
         return 1
     t0 = time.time()
     for t in (test_handshake, test_wrong_password, test_heartbeat_instances, test_api_events, test_replay, test_synthetic,
-              test_faults, test_flood):
+              test_quality_options, test_faults, test_flood):
         t1 = time.time()
         try:
             t()

@@ -19,7 +19,9 @@
  *   legs with i % 4 == 3 stay up; the others end at t0 + 60 s with
  *   QOS       mos_score 4.1 + (i % 5) * 0.05, jitter_avg NaN for odd i else 2.0 + i,
  *             jitter_min 0.5, jitter_max 10.0 + i, total_packets 1000 + i, packet_loss i,
- *             total_bytes 160000 + i, r_factor 90.0 - i * 0.5, mos_emodel 4.3 - i * 0.01
+ *             total_bytes 160000 + i, r_factor 90.0 - i * 0.5, mos_emodel 4.3 - i * 0.01,
+ *             hold_seconds NaN for i % 3 == 0 else i % 7, media_gap_ratio NaN for
+ *             i % 5 == 4 else 0.004 * i
  *   LEG_DOWN  cause i odd: "USER_BUSY", else "NORMAL_CLEARING"
  * "--domains N" replaces the domain by "d<i%N>.example" (aggregate overflow tests).
  *
@@ -146,9 +148,11 @@ static void push_leg(const struct opts *o, unsigned i)
     q->total_bytes = 160000 + i;
     q->r_factor = 90.0 - i * 0.5;
     q->mos_emodel = 4.3 - i * 0.01;
+    q->hold_seconds = i % 3 == 0 ? NAN : (double)(i % 7);
+    q->media_gap_ratio = i % 5 == 4 ? NAN : 0.004 * i;
     push(o, i, &r);
     if (!o->no_per_leg)
-        g_expected_points += count_finite(&q->mos_score, 9);
+        g_expected_points += count_finite(&q->mos_score, 11);
     labels(o, i, &r);
     r.kind = FSA_REC_LEG_DOWN;
     r.time_unix_us = t0 + 60000000ull;

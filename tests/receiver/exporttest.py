@@ -104,9 +104,11 @@ UNITS = {
     "freeswitch.qos.total_bytes": "By", "freeswitch.qos.r_factor": "1", "freeswitch.qos.mos_emodel": "1",
     "freeswitch.calls.active": "{leg}", "freeswitch.legs.ended": "{leg}", "freeswitch.leg.mos": "1",
     "freeswitch.leg.jitter": "ms", "freeswitch.rtcp.loss_fraction": "1",
+    "freeswitch.qos.hold_seconds": "s", "freeswitch.qos.media_gap_ratio": "1", "freeswitch.leg.media_gap": "1",
 }
 TYPES = {"freeswitch.calls.active": "gauge", "freeswitch.legs.ended": "sum", "freeswitch.leg.mos": "histogram",
-         "freeswitch.leg.jitter": "histogram", "freeswitch.rtcp.loss_fraction": "histogram"}
+         "freeswitch.leg.jitter": "histogram", "freeswitch.rtcp.loss_fraction": "histogram",
+         "freeswitch.leg.media_gap": "histogram"}
 
 # ---- reading requests ----
 
@@ -185,6 +187,8 @@ def expected_leg_points(legs, reports, first=0, domains=3):
         t = str((t0 + 60000000) * 1000)
         a = {x: lab[x] for x in ("fs_instance", "channel_id", "correlation_id", "domain_name", "codec_name",
                                  "src_ip", "dst_ip")}
+        a["call_direction"] = lab["direction"]  # the leg's Call-Direction, not an RTCP report's
+        a["hangup_cause"] = "USER_BUSY" if i % 2 else "NORMAL_CLEARING"
         vals = {
             "freeswitch.qos.mos_score": 4.1 + (i % 5) * 0.05,
             "freeswitch.qos.jitter_avg": None if i % 2 else 2.0 + i,
@@ -195,6 +199,8 @@ def expected_leg_points(legs, reports, first=0, domains=3):
             "freeswitch.qos.total_bytes": 160000 + i,
             "freeswitch.qos.r_factor": 90.0 - i * 0.5,
             "freeswitch.qos.mos_emodel": 4.3 - i * 0.01,
+            "freeswitch.qos.hold_seconds": None if i % 3 == 0 else float(i % 7),
+            "freeswitch.qos.media_gap_ratio": None if i % 5 == 4 else 0.004 * i,
         }
         for name, v in vals.items():
             if v is not None:
@@ -205,6 +211,7 @@ def expected_leg_points(legs, reports, first=0, domains=3):
 MOS_BOUNDS = [1.5, 2.0, 2.5, 3.0, 3.5, 3.6, 3.8, 4.0, 4.1, 4.2, 4.3, 4.4]
 JITTER_BOUNDS = [1, 2, 5, 10, 20, 30, 50, 75, 100, 150, 200, 300, 500]
 LOSS_BOUNDS = [0, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5]
+GAP_BOUNDS = [0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.3, 0.5]  # contract's measured ranges, export/aggregate.c
 
 
 def bucket(bounds, v):
@@ -218,7 +225,8 @@ def expected_aggregates(legs, reports, domains=3):
     """calls.active {(inst, dom): n}, legs.ended {(inst, dom, cause): n},
     histograms {name: {(inst, dom, codec, dir): [values]}}."""
     active, ended = {}, {}
-    hist = {"freeswitch.leg.mos": {}, "freeswitch.leg.jitter": {}, "freeswitch.rtcp.loss_fraction": {}}
+    hist = {"freeswitch.leg.mos": {}, "freeswitch.leg.jitter": {}, "freeswitch.rtcp.loss_fraction": {},
+            "freeswitch.leg.media_gap": {}}
     for i in range(legs):
         lab = leg_labels(i, domains)
         key = (lab["fs_instance"], lab["domain_name"])
@@ -234,6 +242,8 @@ def expected_aggregates(legs, reports, domains=3):
         hk = (lab["fs_instance"], lab["domain_name"], lab["codec_name"], lab["direction"])
         hist["freeswitch.leg.mos"].setdefault(hk, []).append(4.3 - i * 0.01)
         hist["freeswitch.leg.jitter"].setdefault(hk, []).append(10.0 + i if i % 2 else 2.0 + i)
+        if i % 5 != 4:
+            hist["freeswitch.leg.media_gap"].setdefault(hk, []).append(0.004 * i)
     return active, ended, hist
 
 

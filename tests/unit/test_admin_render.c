@@ -103,6 +103,28 @@ static void build_model(void)
     l->jitter_ms = 10;
     l->loss_pct = 3.125;
     l->reports = 4;
+    model.snap.gaps.n = 2;
+    model.snap.gaps.legs = 40;
+    struct fsa_snap_gap_leg *g = &model.snap.gaps.leg[0];
+    snprintf(g->uuid, sizeof(g->uuid), "gap-leg-1");
+    snprintf(g->call_id, sizeof(g->call_id), "<i>cid</i>");
+    snprintf(g->domain, sizeof(g->domain), "tenant.example");
+    snprintf(g->codec, sizeof(g->codec), "PCMA");
+    snprintf(g->cause, sizeof(g->cause), "MEDIA_TIMEOUT");
+    g->instance = 1;
+    g->direction = FSA_DIR_INBOUND;
+    g->gap = 0.2;
+    g->hold_s = 0;
+    g->mos_score = 4.5;
+    g->mos_emodel = 4.38905683488;
+    g->ended_us = 951782290123456ull; /* 2 min before now */
+    g = &model.snap.gaps.leg[1];
+    snprintf(g->uuid, sizeof(g->uuid), "gap-leg-2");
+    g->direction = 9; /* not a direction: an empty cell */
+    g->gap = 0.0125;
+    g->hold_s = NAN;
+    g->mos_score = NAN;
+    g->mos_emodel = 4.2;
     model.has_exporter = true;
     model.export_endpoint = "collector:4317";
     model.exp.conn_state = -1;
@@ -318,6 +340,20 @@ static void admin_page_exact(void)
     CHECK(strstr(p, "data-lo=\"2.00\" data-hi=\"2.25\" data-count=\"0\" x=\"159\" y=\"150\" width=\"23\" "
                     "height=\"0\"") != NULL);
     CHECK(strstr(p, "<p class=\"muted\" id=\"mos-total\">50 legs ended with media since start.</p>") != NULL);
+    /* Worst ended legs by media gap: 0.2 -> "20.0" % (bad: >= 0.05), 0.0125 -> "1.2" (ok: < 0.02), NaN -> "-". */
+    CHECK_EQ_U64(count(p, "<tr class=\"gap-leg\">"), 2);
+    CHECK(strstr(p, "of 40 legs that ended in the last 10-20 min") != NULL);
+    CHECK(strstr(p, "<tr class=\"gap-leg\"><td><span class=\"badge bad\">20.0</span></td><td>f&quot;s\\2</td>"
+                    "<td>tenant.example</td><td><code>gap-leg-1</code></td><td><code>&lt;i&gt;cid&lt;/i&gt;</code></td>"
+                    "<td>PCMA</td><td>inbound</td><td>MEDIA_TIMEOUT</td><td class=\"num\">0</td>"
+                    "<td class=\"num\">4.50</td><td class=\"num\">4.39</td><td><time datetime=") != NULL);
+    CHECK(strstr(p, "(2 min ago)") != NULL);
+    CHECK(strstr(p, "<tr class=\"gap-leg\"><td><span class=\"badge ok\">1.2</span></td><td>fs1</td><td></td>"
+                    "<td><code>gap-leg-2</code></td><td><code></code></td><td></td><td></td><td></td>"
+                    "<td class=\"num muted\">-</td><td class=\"num muted\">-</td><td class=\"num\">4.20</td>") != NULL);
+    /* The gap table follows the live worst legs. */
+    CHECK(strstr(p, "id=\"worst\"") && strstr(p, "id=\"gaps\"") &&
+          strstr(p, "id=\"worst\"") < strstr(p, "id=\"gaps\""));
 
     /* One leg among a thousand still shows: at least 2 px. */
     model.snap.mos_hist[13] = 1000;

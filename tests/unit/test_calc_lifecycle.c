@@ -82,7 +82,7 @@ static void calc_leg_filling_and_labels(void)
 {
     struct fsa_calc *c = new_calc(16, 0);
     struct fsa_event_msg m = msg(FSA_EV_CHANNEL_CREATE, "leg-1");
-    set_domain(&m, "203.0.113.9", FSA_DOMAIN_FROM_SIP_FROM); /* from host: an IP */
+    set_domain(&m, "203.0.113.9", FSA_DOMAIN_FROM_SIP_FROM + FSA_DOMAIN_IP_LITERAL); /* from host: an IP */
     snprintf(m.u.chan.call_id, sizeof(m.u.chan.call_id), "call-1@host");
     m.u.chan.direction = FSA_DIR_INBOUND;
     fsa_calc_process(c, &m, 1);
@@ -102,6 +102,10 @@ static void calc_leg_filling_and_labels(void)
 
     m = msg(FSA_EV_CHANNEL_BRIDGE, "leg-1"); /* a worse rank does not replace */
     set_domain(&m, "127.0.0.1", FSA_DOMAIN_FROM_SIP_TO);
+    fsa_calc_process(c, &m, 3);
+    CHECK(l && strcmp(fsa_calc_label(c, l->domain_id), "tenant.example") == 0);
+    m = msg(FSA_EV_CHANNEL_BRIDGE, "leg-1"); /* an IP literal of the best variable does not replace a name */
+    set_domain(&m, "192.0.2.1", FSA_DOMAIN_FROM_VARIABLE + FSA_DOMAIN_IP_LITERAL);
     fsa_calc_process(c, &m, 3);
     CHECK(l && strcmp(fsa_calc_label(c, l->domain_id), "tenant.example") == 0);
     m = msg(FSA_EV_CHANNEL_BRIDGE, "leg-1"); /* an equal rank replaces: dialplan changed domain_name */
@@ -136,6 +140,39 @@ static void calc_leg_filling_and_labels(void)
     CHECK(down && strcmp(down->hangup_cause, "NONE") == 0 && down->labels.instance == 0);
     CHECK(fsa_calc_leg(c, 1, "leg-2", 5) != NULL);
     CHECK_EQ_U64(stats(c).legs_active, 1);
+    fsa_calc_destroy(c);
+}
+
+/*
+ * domain_name across events (contract): the best candidate so far, any name
+ * above any IP literal. A leg whose events carry only IP literals shows the
+ * best of them until a name comes; from then on no IP replaces the name.
+ */
+static void calc_domain_ip_literals_across_events(void)
+{
+    struct fsa_calc *c = new_calc(16, 0);
+    const struct fsa_leg *l;
+    struct fsa_event_msg m = msg(FSA_EV_CHANNEL_CREATE, "ip-leg");
+    set_domain(&m, "10.0.0.9", FSA_DOMAIN_FROM_SIP_REQ + FSA_DOMAIN_IP_LITERAL); /* rank 8, the worst */
+    fsa_calc_process(c, &m, 1);
+    l = fsa_calc_leg(c, 0, "ip-leg", 6);
+    CHECK(l && strcmp(fsa_calc_label(c, l->domain_id), "10.0.0.9") == 0 && l->domain_rank == 8);
+    m = msg(FSA_EV_CHANNEL_ANSWER, "ip-leg"); /* a better-ranked IP (the From host's) replaces it */
+    set_domain(&m, "[2001:db8::7]", FSA_DOMAIN_FROM_SIP_FROM + FSA_DOMAIN_IP_LITERAL);
+    fsa_calc_process(c, &m, 2);
+    CHECK(l && strcmp(fsa_calc_label(c, l->domain_id), "[2001:db8::7]") == 0 && l->domain_rank == 6);
+    m = msg(FSA_EV_CHANNEL_BRIDGE, "ip-leg"); /* the worst name (request host) beats the best IP */
+    set_domain(&m, "tenant.example", FSA_DOMAIN_FROM_SIP_REQ);
+    fsa_calc_process(c, &m, 3);
+    CHECK(l && strcmp(fsa_calc_label(c, l->domain_id), "tenant.example") == 0 && l->domain_rank == 4);
+    m = msg(FSA_EV_CHANNEL_BRIDGE, "ip-leg"); /* and no IP, even domain_name's, takes it back */
+    set_domain(&m, "203.0.113.1", FSA_DOMAIN_FROM_VARIABLE + FSA_DOMAIN_IP_LITERAL);
+    fsa_calc_process(c, &m, 4);
+    CHECK(l && strcmp(fsa_calc_label(c, l->domain_id), "tenant.example") == 0 && l->domain_rank == 4);
+    m = msg(FSA_EV_CHANNEL_HANGUP_COMPLETE, "ip-leg");
+    fsa_calc_process(c, &m, 5);
+    const struct fsa_metric_record *down = last(FSA_REC_LEG_DOWN);
+    CHECK(down && strcmp(down->labels.domain_name, "10.0.0.9") == 0); /* LEG_DOWN repeats what LEG_UP counted */
     fsa_calc_destroy(c);
 }
 
@@ -455,6 +492,7 @@ static void calc_leg_store_seam(void)
 int main(void)
 {
     calc_leg_filling_and_labels();
+    calc_domain_ip_literals_across_events();
     calc_leg_created_by_rtcp();
     calc_leg_late_events();
     calc_leg_capacity();

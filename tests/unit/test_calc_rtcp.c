@@ -251,16 +251,16 @@ static void calc_rtcp_jitter_clock(void)
 /* ---- fraction, RTT, live MOS ------------------------------------------------------------------------------- */
 
 /*
- * OPUS leg (Ie 11, Bpl 19), RTP-Rate 48000.
+ * OPUS leg (Ie 11, Bpl 25.1: Opus conceals whatever emodel.plc says), RTP-Rate 48000.
  * RECV: Fraction 64, Jitter 960, Rtt0-Avg 0.080:
  *   fraction_lost = 64/256 = 0.25; jitter = 960000/48000 = 20 ms; rtt = 80 ms
  *   MOS: d = 40 + 40 + 10 = 90, Id = 2.25; loss % = 25;
- *        Ie,eff = 11 + 84 x 25 / 44 = 11 + 47.727272727273 = 58.727272727273
- *        R = 93.2 - 2.25 - 58.727272727273 = 32.222727272727
- *        MOS = 1 + 1.127795454545 + 7e-6 x 32.222727272727 x (-27.777272727273) x 67.777272727273
- *              32.222727272727 x 27.777272727273 = 895.059483471; x 67.777272727273 = 60664.690...;
- *              x 7e-6 = 0.424652835
- *            = 1 + 1.127795454545 - 0.424652835 = 1.703142620
+ *        Ie,eff = 11 + 84 x 25 / 50.1 = 11 + 2100 / 50.1 = 11 + 41.916167664671 = 52.916167664671
+ *        R = 93.2 - 2.25 - 52.916167664671 = 38.033832335329
+ *        MOS = 1 + 1.331184131737 + 7e-6 x 38.033832335329 x (-21.966167664671) x 61.966167664671
+ *              38.033832335329 x 21.966167664671 = 835.457...; x 61.966167664671 = 51770.101877;
+ *              x 7e-6 = 0.362390713138
+ *            = 1 + 1.331184131737 - 0.362390713138 = 1.968793418599
  * SEND: no RTT in SEND reports -> rtt_ms NaN; the MOS uses the leg's last RTT (80).
  *   Fraction 300 (out of range) is clamped to 255 -> 255/256.
  * RECV with Rtt0-Avg 0, NaN, -1 or inf: rtt_ms NaN, the last RTT (80) stays.
@@ -276,24 +276,24 @@ static void calc_rtcp_fraction_rtt_mos(void)
         CHECK_NEAR(r->fraction_lost, 0.25, EPS);
         CHECK_NEAR(r->jitter_ms, 20, EPS);
         CHECK_NEAR(r->rtt_ms, 80, 1e-12);
-        struct fsa_emodel_result e = fsa_emodel_eval(FSA_CODEC_OPUS, 80, 20, 25);
-        CHECK_NEAR(e.r, 32.222727272727, EPS);
+        struct fsa_emodel_result e = fsa_emodel_eval(FSA_CODEC_OPUS, true, 80, 20, 25);
+        CHECK_NEAR(e.r, 38.033832335329, EPS);
         CHECK_NEAR(r->mos, e.mos, 1e-6);
-        CHECK_NEAR(r->mos, 1.703142620, 1e-8);
+        CHECK_NEAR(r->mos, 1.968793418599, 1e-8);
     }
     r = one(c, FSA_EV_SEND_RTCP, "opus-leg", 0, (struct blk){7, 300, 0, 0, NAN});
     CHECK(r && isnan(r->rtt_ms));
     if (r) {
         CHECK_NEAR(r->fraction_lost, 255.0 / 256.0, EPS);
         /* RTT 80 (last), jitter 0, loss 99.609375 %: */
-        CHECK_NEAR(r->mos, fsa_emodel_eval(FSA_CODEC_OPUS, 80, 0, 25500.0 / 256.0).mos, 1e-6);
+        CHECK_NEAR(r->mos, fsa_emodel_eval(FSA_CODEC_OPUS, true, 80, 0, 25500.0 / 256.0).mos, 1e-6);
     }
     const double bad_rtt[] = {0.0, NAN, -1.0, INFINITY, 1e300};
     for (size_t i = 0; i < sizeof(bad_rtt) / sizeof(bad_rtt[0]); i++) {
         r = one(c, FSA_EV_RECV_RTCP, "opus-leg", 48000, (struct blk){7, 0, 0, 0, bad_rtt[i]});
         CHECK(r && isnan(r->rtt_ms));
         if (r)
-            CHECK_NEAR(r->mos, fsa_emodel_eval(FSA_CODEC_OPUS, 80, 0, 0).mos, 1e-6);
+            CHECK_NEAR(r->mos, fsa_emodel_eval(FSA_CODEC_OPUS, true, 80, 0, 0).mos, 1e-6);
     }
     fsa_calc_destroy(c);
 }
@@ -359,13 +359,19 @@ static const struct fsa_metric_record *find(enum fsa_record_kind kind, const cha
  *              exist); outbound = RECV's last 3 -> 3
  * E-model: jitter 11.666666666667, RTT 100, loss % = 100 x 3 / (1000 + 0 + 900) = 0.157894736842
  *   d = 50 + 23.333333333333 + 10 = 83.333333333333, Id = 2.083333333333
- *   Ie,eff = 95 x 0.157894736842 / 4.457894736842 = 15 / 4.457894736842 = 3.364817001181
- *   R = 93.2 - 2.083333333333 - 3.364817001181 = 87.751849665486
+ *   emodel.plc true (default, PCMU Bpl 25.1):
+ *     Ie,eff = 95 x 0.157894736842 / 25.257894736842 = 15 / 25.257894736842 = 0.593873723692
+ *     R = 93.2 - 2.083333333333 - 0.593873723692 = 90.522792942975
+ *   emodel.plc false (Bpl 4.3):
+ *     Ie,eff = 95 x 0.157894736842 / 4.457894736842 = 15 / 4.457894736842 = 3.364817001181
+ *     R = 93.2 - 2.083333333333 - 3.364817001181 = 87.751849665486
  * Labels: inbound leg -> src = remote 192.0.2.7, dst = local 10.0.0.1.
  */
-static void calc_qos_with_reports(void)
+static void qos_with_reports(bool plc)
 {
-    struct fsa_calc *c = new_calc();
+    nrec = 0;
+    struct fsa_calc_params p = {.max_legs = 64, .ninstances = 2, .emit = emit, .emodel_no_plc = !plc};
+    struct fsa_calc *c = fsa_calc_create(&p);
     struct fsa_event_msg m = chan(FSA_EV_CHANNEL_CREATE, "q1", "PCMU", 8000, FSA_DIR_INBOUND);
     fsa_calc_process(c, &m, 1);
     one(c, FSA_EV_RECV_RTCP, "q1", 8000, (struct blk){5, 0, 3, 80, 0.1});
@@ -396,8 +402,9 @@ static void calc_qos_with_reports(void)
         CHECK_NEAR(q->total_packets, 1900, EPS);
         CHECK_NEAR(q->packet_loss, 3, EPS);
         CHECK_NEAR(q->total_bytes, 326800, EPS);
-        CHECK_NEAR(q->r_factor, 87.751849665486, 1e-9);
-        CHECK_NEAR(q->mos_emodel, fsa_emodel_mos_from_r(87.751849665486), 1e-9);
+        double want_r = plc ? 90.522792942975 : 87.751849665486;
+        CHECK_NEAR(q->r_factor, want_r, 1e-9);
+        CHECK_NEAR(q->mos_emodel, fsa_emodel_mos_from_r(want_r), 1e-9);
         CHECK_STR(r->labels.src_ip, "192.0.2.7");
         CHECK_STR(r->labels.dst_ip, "10.0.0.1");
         CHECK_STR(r->hangup_cause, "NORMAL_CLEARING");
@@ -406,13 +413,19 @@ static void calc_qos_with_reports(void)
     fsa_calc_destroy(c);
 }
 
+static void calc_qos_with_reports(void)
+{
+    qos_with_reports(true); /* the default */
+    qos_with_reports(false);
+}
+
 /*
  * Without reports: jitter from the variances, loss from skip.
  *   min var 2.25 -> 1.5 ms; max var 6.25 -> 2.5 ms; avg NaN
  *   packet_loss = skip 20; E-model jitter = 2.5 (max), RTT 0,
  *   loss % = 100 x 20 / (480 + 20 + 500) = 2
- *   d = 0 + 5 + 10 = 15, Id = 0.375; Ie,eff = 95 x 2 / 6.3 = 30.158730158730
- *   R = 93.2 - 0.375 - 30.158730158730 = 62.666269841270
+ *   d = 0 + 5 + 10 = 15, Id = 0.375; Ie,eff = 95 x 2 / 27.1 = 7.011070110701 (PCMU, plc: Bpl 25.1)
+ *   R = 93.2 - 0.375 - 7.011070110701 = 85.813929889299
  * Outbound leg: src = local 10.0.0.1, dst = remote 192.0.2.7 (IPv6 below).
  */
 static void calc_qos_without_reports(void)
@@ -441,7 +454,7 @@ static void calc_qos_without_reports(void)
         CHECK_NEAR(q->total_packets, 980, EPS);
         CHECK_NEAR(q->packet_loss, 20, EPS);
         CHECK(isnan(q->total_bytes)); /* neither byte counter present */
-        CHECK_NEAR(q->r_factor, 62.666269841270, 1e-9);
+        CHECK_NEAR(q->r_factor, 85.813929889299, 1e-9);
         CHECK_STR(r->labels.src_ip, "2001:db8::1"); /* canonical text */
         CHECK_STR(r->labels.dst_ip, "");            /* not an address: unknown */
         CHECK_EQ_U64(r->labels.direction, FSA_DIR_OUTBOUND);
@@ -473,6 +486,96 @@ static void calc_qos_without_reports(void)
     fsa_calc_destroy(c);
 }
 
+/* The QoS record of a hangup-only leg with the given counters (present = FSA_QOS_* bits). */
+static const struct fsa_qos_record *gap_leg(struct fsa_calc *c, const char *uuid, uint32_t present, uint64_t in,
+                                            uint64_t skip, uint64_t hold_s)
+{
+    struct fsa_event_msg m = hangup(uuid, FSA_DIR_INBOUND);
+    m.u.chan.qos_present = present | FSA_QOS_OUT_PACKETS; /* out counts make it a leg with media */
+    m.u.chan.in_packets = in;
+    m.u.chan.in_skip_packets = skip;
+    m.u.chan.out_packets = 1000;
+    m.u.chan.hold_accum_s = hold_s;
+    fsa_calc_process(c, &m, 1);
+    const struct fsa_metric_record *r = find(FSA_REC_QOS, uuid);
+    CHECK(r != NULL);
+    return r ? &r->u.qos : NULL;
+}
+
+/*
+ * media_gap_ratio = rtp_audio_in_skip_packet_count / (rtp_audio_in_packet_count + skip),
+ * the live FreeSWITCH 1.11.1 figures of contract.md as (skip, packets) vectors, by hand:
+ *   clean call               3 / (997 + 3)    = 3 / 1000    = 0.003
+ *   40 +- 30 ms jitter       17 / (983 + 17)  = 17 / 1000   = 0.017
+ *   10 % network loss, low   125 / (1125 + 125) = 125 / 1250 = 0.1
+ *   10 % network loss, high  262 / (986 + 262)  = 262 / 1248 = 0.209935897436
+ *   8 % output-path drops    214 / (856 + 214)  = 214 / 1070 = 0.2
+ *                            309 / (657 + 309)  = 309 / 966  = 0.319875776398
+ * The drops leg also has what FreeSWITCH showed on those calls: MOS 4.50 and
+ * RTCP Lost 1 each way, so packet_loss = 1 + 1 = 2 and the E-model sees
+ * loss % = 100 x 2 / (856 + 1 + 1000) = 0.107700592353: nearly clean, while
+ * the gap says a fifth of the ticks had nothing to play.
+ * Edges: skip absent -> 0 / in = 0; in absent -> skip / skip = 1; both absent
+ * or both 0 -> NaN (no point). hold_seconds: the counter as is, NaN if absent.
+ */
+static void calc_qos_media_gap(void)
+{
+    struct fsa_calc *c = new_calc();
+    const uint32_t both = FSA_QOS_IN_PACKETS | FSA_QOS_IN_SKIP_PACKETS;
+    static const struct {
+        const char *uuid;
+        uint64_t skip, in;
+        double gap;
+    } v[] = {
+        {"g-clean", 3, 997, 0.003},
+        {"g-jitter", 17, 983, 0.017},
+        {"g-loss-lo", 125, 1125, 0.1},
+        {"g-loss-hi", 262, 986, 0.209935897436},
+        {"g-drop-hi", 309, 657, 0.319875776398},
+    };
+    for (size_t i = 0; i < sizeof(v) / sizeof(v[0]); i++) {
+        const struct fsa_qos_record *q = gap_leg(c, v[i].uuid, both, v[i].in, v[i].skip, 0);
+        CHECK(q && fabs(q->media_gap_ratio - v[i].gap) < 1e-12);
+        CHECK(q && isnan(q->hold_seconds)); /* not in the event */
+    }
+
+    struct fsa_event_msg m = chan(FSA_EV_CHANNEL_CREATE, "g-drop-lo", "PCMU", 8000, FSA_DIR_INBOUND);
+    fsa_calc_process(c, &m, 1);
+    one(c, FSA_EV_RECV_RTCP, "g-drop-lo", 8000, (struct blk){5, 0, 1, 0, 0.02});
+    one(c, FSA_EV_SEND_RTCP, "g-drop-lo", 0, (struct blk){6, 0, 1, 0, NAN});
+    m = hangup("g-drop-lo", FSA_DIR_INBOUND);
+    m.u.chan.qos_present = both | FSA_QOS_OUT_PACKETS | FSA_QOS_IN_MOS | FSA_QOS_HOLD_SECONDS;
+    m.u.chan.in_packets = 856;
+    m.u.chan.in_skip_packets = 214;
+    m.u.chan.out_packets = 1000;
+    m.u.chan.in_mos = 4.5;
+    m.u.chan.hold_accum_s = 0;
+    fsa_calc_process(c, &m, 2);
+    const struct fsa_metric_record *r = find(FSA_REC_QOS, "g-drop-lo");
+    CHECK(r != NULL);
+    if (r) {
+        CHECK_NEAR(r->u.qos.media_gap_ratio, 0.2, 1e-12);
+        CHECK_NEAR(r->u.qos.packet_loss, 2, 0);
+        CHECK_NEAR(r->u.qos.mos_score, 4.5, 0);
+        CHECK_NEAR(r->u.qos.hold_seconds, 0, 0);
+        CHECK(r->u.qos.mos_emodel > 4.3); /* the E-model does not see these drops: the gap does */
+    }
+
+    const struct fsa_qos_record *q = gap_leg(c, "g-no-skip", FSA_QOS_IN_PACKETS, 500, 77, 0);
+    CHECK(q && q->media_gap_ratio == 0.0);
+    q = gap_leg(c, "g-no-in", FSA_QOS_IN_SKIP_PACKETS, 77, 50, 0);
+    CHECK(q && q->media_gap_ratio == 1.0);
+    q = gap_leg(c, "g-none", 0, 500, 50, 0);
+    CHECK(q && isnan(q->media_gap_ratio));
+    q = gap_leg(c, "g-zero", both, 0, 0, 0);
+    CHECK(q && isnan(q->media_gap_ratio));
+    q = gap_leg(c, "g-held", both | FSA_QOS_HOLD_SECONDS, 600, 900, 18);           /* 18 s of 30 on hold */
+    CHECK(q && q->hold_seconds == 18.0 && fabs(q->media_gap_ratio - 0.6) < 1e-12); /* 900 / 1500 */
+    q = gap_leg(c, "g-huge", both | FSA_QOS_HOLD_SECONDS, UINT64_MAX, UINT64_MAX, UINT64_MAX);
+    CHECK(q && q->media_gap_ratio == 0.5 && isfinite(q->hold_seconds)); /* hostile counters stay finite */
+    fsa_calc_destroy(c);
+}
+
 int main(void)
 {
     calc_rtcp_lost_deltas();
@@ -484,5 +587,6 @@ int main(void)
     calc_rtcp_blocks();
     calc_qos_with_reports();
     calc_qos_without_reports();
+    calc_qos_media_gap();
     return fsa_test_finish();
 }

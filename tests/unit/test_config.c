@@ -125,6 +125,7 @@ static void test_defaults(void)
     CHECK(c.events_rtcp);
     CHECK(c.events_qos);
     CHECK(c.metrics_per_leg);
+    CHECK(c.emodel_plc); /* concealment by default (contract: E-model) */
     long cpus = sysconf(_SC_NPROCESSORS_ONLN);
     CHECK_EQ_U64(c.engine.reactor_threads, 1);
     CHECK_EQ_U64(c.engine.worker_threads, cpus < 1 ? 1 : cpus > 256 ? 256 : cpus);
@@ -182,6 +183,7 @@ static const char full_yaml[] = "# every key, none at its default\n"
                                 "logging: {level: WARN, format: text}\n"
                                 "events: {rtcp: false, qos: false}\n"
                                 "metrics: {per_leg: false}\n"
+                                "emodel: {plc: false}\n"
                                 "engine:\n"
                                 "  reactor_threads: 2\n"
                                 "  worker_threads: 3\n"
@@ -244,6 +246,7 @@ static void test_full_yaml(void)
     CHECK(!c.events_rtcp);
     CHECK(!c.events_qos);
     CHECK(!c.metrics_per_leg);
+    CHECK(!c.emodel_plc);
     CHECK_EQ_U64(c.engine.reactor_threads, 2);
     CHECK_EQ_U64(c.engine.worker_threads, 3);
     CHECK(!c.engine.pin_threads);
@@ -372,6 +375,10 @@ static void test_refusals_yaml(void)
     REFUSE_YAML(ONE_INSTANCE "events: {rtcp: yes}\n", "events.rtcp");
     REFUSE_YAML(ONE_INSTANCE "events: {qos: True}\n", "events.qos");
     REFUSE_YAML(ONE_INSTANCE "metrics: {per_leg: 1}\n", "metrics.per_leg");
+    REFUSE_YAML(ONE_INSTANCE "emodel: {plc: yes}\n", "emodel.plc");
+    REFUSE_YAML(ONE_INSTANCE "emodel: {plc: }\n", "emodel.plc");
+    REFUSE_YAML(ONE_INSTANCE "emodel: {bpl: 4.3}\n", "emodel.bpl"); /* unknown key */
+    REFUSE_YAML(ONE_INSTANCE "emodel: true\n", "emodel");
     REFUSE_YAML(ONE_INSTANCE "engine: {pin_threads: }\n", "engine.pin_threads");
     /* ranges */
     REFUSE_YAML(ONE_INSTANCE "engine: {ring_slots: 1000}\n", "engine.ring_slots");
@@ -531,6 +538,7 @@ static void test_env(void)
         "FSAGENT_EVENTS_RTCP=false",
         "FSAGENT_EVENTS_QOS=false",
         "FSAGENT_METRICS_PER_LEG=false",
+        "FSAGENT_EMODEL_PLC=false",
         "FSAGENT_REACTOR_THREADS=4",
         "FSAGENT_WORKER_THREADS=6",
         "OTEL_EXPORTER_OTLP_HEADERS=x-both = env%20value , Api-Key=a%3Db%2Cc,,",
@@ -569,6 +577,7 @@ static void test_env(void)
     CHECK(!c.events_rtcp);
     CHECK(!c.events_qos);
     CHECK(!c.metrics_per_leg);
+    CHECK(!c.emodel_plc);
     CHECK_EQ_U64(c.engine.reactor_threads, 4);
     CHECK_EQ_U64(c.engine.worker_threads, 6);
     CHECK_EQ_U64(c.otel.nheaders, 3); /* merged into the file's by name */
@@ -638,6 +647,7 @@ static void test_refusals_env(void)
     REFUSE_ENV("FSAGENT_EVENTS_RTCP=yes", "FSAGENT_EVENTS_RTCP");
     REFUSE_ENV("FSAGENT_EVENTS_QOS=1", "FSAGENT_EVENTS_QOS");
     REFUSE_ENV("FSAGENT_METRICS_PER_LEG=TRUE", "FSAGENT_METRICS_PER_LEG");
+    REFUSE_ENV("FSAGENT_EMODEL_PLC=off", "FSAGENT_EMODEL_PLC");
     REFUSE_ENV("FSAGENT_REACTOR_THREADS=0", "FSAGENT_REACTOR_THREADS");
     REFUSE_ENV("FSAGENT_WORKER_THREADS=1000", "FSAGENT_WORKER_THREADS");
     REFUSE_ENV("FSAGENT_OTEL_ENDPOINT=c:4317/x", "FSAGENT_OTEL_ENDPOINT");
@@ -860,6 +870,7 @@ static void test_example_file(void)
     CHECK_EQ_U64(c.http_port, d.http_port);
     CHECK(c.log_level == d.log_level && c.log_format == d.log_format);
     CHECK(c.events_rtcp == d.events_rtcp && c.events_qos == d.events_qos && c.metrics_per_leg == d.metrics_per_leg);
+    CHECK(c.emodel_plc == d.emodel_plc);
     fsa_config_free(&c);
 }
 

@@ -164,7 +164,8 @@ static void check_hangup_77408067(const struct fsa_event_msg *m)
     CHECK_EQ_U64(c->local_media_port, 27068);
     CHECK_STR(c->remote_media_ip, "127.0.0.1");
     CHECK_EQ_U64(c->remote_media_port, 6000);
-    CHECK_EQ_U64(c->qos_present, 0x7ff);
+    CHECK_EQ_U64(c->qos_present, 0xfff); /* the 11 rtp_audio_* fields and variable_hold_accum_seconds: 0 */
+    CHECK_EQ_U64(c->hold_accum_s, 0);
     CHECK_EQ_U64(c->in_raw_bytes, 207776);
     CHECK_EQ_U64(c->out_raw_bytes, 223084);
     CHECK_EQ_U64(c->in_packets, 1208);
@@ -188,7 +189,7 @@ static void check_hangup_ce5aab7d(const struct fsa_event_msg *m)
     const struct fsa_channel_payload *c = &m->u.chan;
     CHECK_EQ_U64(m->event_seq, 2484);
     CHECK_STR(c->call_id, "1-19112@127.0.0.1");
-    CHECK_EQ_U64(c->qos_present, 0x7ff);
+    CHECK_EQ_U64(c->qos_present, 0xfff);
     CHECK_NEAR(c->in_mos, 3.73, 1e-12);
     CHECK_EQ_U64(c->in_skip_packets, 255);
     CHECK_EQ_U64(c->in_flaw_total, 283);
@@ -211,7 +212,8 @@ static void check_hangup_ffe89e6b(const struct fsa_event_msg *m)
        Hangup-Cause: NO_ROUTE_DESTINATION, no variable_domain_name, variable_sip_from_host: example.com,
        variable_sip_to_host: 127.0.0.1, variable_sip_call_id: a3644bb2-6244-1240-9495-06c5022e40d8,
        variable_rtp_use_codec_name: PCMU, no variable_local_media_*, variable_remote_media_ip: 127.0.0.1,
-       variable_remote_media_port: 23642, no Other-Leg-Unique-ID, no variable_rtp_audio_* at all */
+       variable_remote_media_port: 23642, no Other-Leg-Unique-ID, no variable_rtp_audio_* at all,
+       variable_hold_accum_seconds: 0 (on every hangup of the capture) */
     const struct fsa_channel_payload *c = &m->u.chan;
     CHECK_EQ_U64(m->event_seq, 2165);
     CHECK_EQ_U64(m->flags, 0);
@@ -226,7 +228,7 @@ static void check_hangup_ffe89e6b(const struct fsa_event_msg *m)
     CHECK_STR(c->remote_media_ip, "127.0.0.1");
     CHECK_EQ_U64(c->remote_media_port, 23642);
     CHECK_STR(c->other_leg_uuid, "");
-    CHECK_EQ_U64(c->qos_present, 0);
+    CHECK_EQ_U64(c->qos_present, FSA_QOS_HOLD_SECONDS);
     CHECK_EQ_U64(c->in_packets, 0);
 }
 
@@ -239,6 +241,7 @@ static void test_capture(void)
 
     size_t by_kind[FSA_EV_KIND_COUNT] = {0}, heartbeat = 0, other = 0, errors = 0, flagged = 0;
     size_t send_one_block = 0, send_no_block = 0, recv_one_block = 0, qos_full = 0, qos_none = 0;
+    uint64_t hold_sum = 0;
     size_t dir_in = 0, dir_out = 0, rank[4] = {0}, with_call_id = 0, with_codec = 0, with_other_leg = 0;
     bool uuid_seen[52] = {false};
     size_t unknown_uuid = 0;
@@ -338,8 +341,9 @@ static void test_capture(void)
                 CHECK_EQ_U64(c->qos_present, 0);
                 CHECK_STR(c->hangup_cause, "");
             } else {
-                qos_full += c->qos_present == 0x7ff;
-                qos_none += c->qos_present == 0;
+                qos_full += c->qos_present == 0xfff;
+                qos_none += c->qos_present == FSA_QOS_HOLD_SECONDS;
+                hold_sum += c->hold_accum_s;
                 hc_in_raw += c->in_raw_bytes;
                 hc_out_raw += c->out_raw_bytes;
                 hc_in_pk += c->in_packets;
@@ -420,9 +424,10 @@ static void test_capture(void)
     CHECK_EQ_U64(with_call_id, 142);
     CHECK_EQ_U64(with_codec, 141);
     CHECK_EQ_U64(with_other_leg, 65);
-    /* 50 of the 52 legs have all QoS fields, the 2 NO_ROUTE_DESTINATION legs none */
+    /* 50 of the 52 legs have all QoS fields, the 2 NO_ROUTE_DESTINATION legs only the hold time (0 s, as all) */
     CHECK_EQ_U64(qos_full, 50);
     CHECK_EQ_U64(qos_none, 2);
+    CHECK_EQ_U64(hold_sum, 0);
 
     /* Field sums, all events of a kind (Python over the same capture) */
     CHECK_EQ_U64(recv_ssrc, 279859993428ull);
@@ -735,6 +740,138 @@ static void test_rtcp_values(void)
     CHECK_EQ_U64(m.flags, 0);
 }
 
+/* One CHANNEL_CREATE with the four domain candidates; NULL leaves a header out. */
+static const struct fsa_channel_payload *domain_of(struct fsa_event_msg *m, const char *dom, const char *from,
+                                                   const char *to, const char *req)
+{
+    char body[1024];
+    int n = snprintf(body, sizeof(body), "Event-Name: CHANNEL_CREATE\nUnique-ID: a\n");
+    const char *names[] = {"variable_domain_name", "variable_sip_from_host", "variable_sip_to_host",
+                           "variable_sip_req_host"};
+    const char *vals[] = {dom, from, to, req};
+    for (int i = 0; i < 4; i++)
+        if (vals[i])
+            n += snprintf(body + n, sizeof(body) - (size_t)n, "%s: %s\n", names[i], vals[i]);
+    const char *err;
+    CHECK_EQ_U64(decode(body, m, &err), ESL_DECODE_EVENT);
+    return &m->u.chan;
+}
+
+#define IP_RANK(r) ((r) + FSA_DOMAIN_IP_LITERAL)
+
+/*
+ * domain_name skips IP literals (contract): rank variable_domain_name >
+ * sip_from_host > sip_to_host > sip_req_host, the first that is not an IPv4
+ * or IPv6 literal (bracketed or not, with or without :port); if all are, the
+ * best of them without its port, ranked below every name. Values URL-encoded
+ * as FreeSWITCH sends them ("%3A" for ':', "%5B"/"%5D" for the brackets).
+ */
+static void test_domain_skips_ip_literals(void)
+{
+    struct fsa_event_msg m;
+    const struct fsa_channel_payload *c;
+
+    /* The PBX case: the gateway's address in the From host, the tenant in the To host. */
+    c = domain_of(&m, NULL, "10.1.2.3%3A5080", "tenant.example", "127.0.0.1");
+    CHECK_STR(c->domain, "tenant.example");
+    CHECK_EQ_U64(c->domain_rank, FSA_DOMAIN_FROM_SIP_TO);
+    c = domain_of(&m, NULL, "127.0.0.1", "tenant.example", NULL);
+    CHECK_STR(c->domain, "tenant.example");
+    CHECK_EQ_U64(c->domain_rank, FSA_DOMAIN_FROM_SIP_TO);
+    /* A name shorter than the IP literal kept before it: nothing of the IP stays after the NUL (fuzz_esl_event). */
+    c = domain_of(&m, NULL, "192.168.100.200%3A5080", NULL, "a.b");
+    CHECK_STR(c->domain, "a.b");
+    size_t junk = 0;
+    for (size_t i = 3; i < sizeof(c->domain); i++)
+        junk += c->domain[i] != 0;
+    CHECK_EQ_U64(junk, 0);
+    /* Every higher candidate an IP (domain_name too): the request host's name wins. */
+    c = domain_of(&m, "192.0.2.10", "%5B2001%3Adb8%3A%3A1%5D%3A5060", "198.51.100.7", "pbx.example");
+    CHECK_STR(c->domain, "pbx.example");
+    CHECK_EQ_U64(c->domain_rank, FSA_DOMAIN_FROM_SIP_REQ);
+    c = domain_of(&m, NULL, NULL, NULL, "req.example");
+    CHECK_STR(c->domain, "req.example");
+    CHECK_EQ_U64(c->domain_rank, FSA_DOMAIN_FROM_SIP_REQ);
+    /* A name still outranks everything below it. */
+    c = domain_of(&m, "dom.example", "10.0.0.1", "to.example", "req.example");
+    CHECK_STR(c->domain, "dom.example");
+    CHECK_EQ_U64(c->domain_rank, FSA_DOMAIN_FROM_VARIABLE);
+
+    /* All IP literals: the best-ranked one, port removed (IPv6 keeps its brackets, as SIP writes it). */
+    c = domain_of(&m, NULL, "%5B2001%3Adb8%3A%3A1%5D%3A5060", "198.51.100.7", "10.0.0.1%3A5080");
+    CHECK_STR(c->domain, "[2001:db8::1]");
+    CHECK_EQ_U64(c->domain_rank, IP_RANK(FSA_DOMAIN_FROM_SIP_FROM));
+    c = domain_of(&m, "203.0.113.5", "10.0.0.1", NULL, NULL);
+    CHECK_STR(c->domain, "203.0.113.5");
+    CHECK_EQ_U64(c->domain_rank, IP_RANK(FSA_DOMAIN_FROM_VARIABLE));
+    c = domain_of(&m, NULL, "2001%3Adb8%3A%3A5", "%5B%3A%3A1%5D", NULL); /* bare IPv6: no port to take */
+    CHECK_STR(c->domain, "2001:db8::5");
+    CHECK_EQ_U64(c->domain_rank, IP_RANK(FSA_DOMAIN_FROM_SIP_FROM));
+    c = domain_of(&m, NULL, NULL, "%5B%3A%3Affff%3A192.0.2.1%5D", NULL);
+    CHECK_STR(c->domain, "[::ffff:192.0.2.1]");
+    CHECK_EQ_U64(c->domain_rank, IP_RANK(FSA_DOMAIN_FROM_SIP_TO));
+    c = domain_of(&m, NULL, NULL, NULL, "10.9.8.7%3A65535");
+    CHECK_STR(c->domain, "10.9.8.7");
+    CHECK_EQ_U64(c->domain_rank, IP_RANK(FSA_DOMAIN_FROM_SIP_REQ));
+    CHECK_EQ_U64(IP_RANK(FSA_DOMAIN_FROM_SIP_REQ), FSA_DOMAIN_RANK_MAX);
+
+    /* Not IP literals, so names (kept whole, port and all). */
+    static const char *const names[][2] = {
+        {"example.com%3A5060", "example.com:5060"}, /* a name with a port is still a name */
+        {"1.2.3.4%3Aabc", "1.2.3.4:abc"},           /* not a port */
+        {"1.2.3.4%3A65536", "1.2.3.4:65536"},       /* beyond 65535 */
+        {"1.2.3.4%3A", "1.2.3.4:"},                 /* empty port */
+        {"256.1.1.1", "256.1.1.1"},                 /* not an IPv4 address */
+        {"1.2.3", "1.2.3"},
+        {"01.2.3.4", "01.2.3.4"}, /* inet_pton refuses leading zeros */
+        {"%5B2001%3Adb8%3A%3A1%5Dx", "[2001:db8::1]x"},
+        {"%5B2001%3Adb8%3A%3A1", "[2001:db8::1"}, /* no closing bracket */
+        {"%5B1.2.3.4%5D", "[1.2.3.4]"},           /* brackets are for IPv6 only */
+        {"%5Bhost.example%5D%3A5060", "[host.example]:5060"},
+        {"2001%3Adb8%3A%3Ag", "2001:db8::g"},
+        {"%5B%5D", "[]"},
+        {"localhost", "localhost"},
+    };
+    for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
+        c = domain_of(&m, NULL, names[i][0], "to.example", NULL);
+        CHECK_STR(c->domain, names[i][1]);
+        CHECK_EQ_U64(c->domain_rank, FSA_DOMAIN_FROM_SIP_FROM);
+    }
+    /* Hostile lengths: a 200-byte "IPv6" is cut to a name (flagged), never read past its field. */
+    char big[256];
+    memset(big, ':', 200);
+    big[200] = '\0';
+    c = domain_of(&m, NULL, NULL, big, NULL);
+    CHECK_EQ_U64(strlen(c->domain), FSA_DOMAIN_MAX - 1);
+    CHECK_EQ_U64(c->domain_rank, FSA_DOMAIN_FROM_SIP_TO);
+    CHECK(m.flags & FSA_MSG_TRUNCATED);
+}
+
+/* variable_hold_accum_seconds: a QoS field (hangup only), a bad value flagged and left unset. */
+static void test_hold_seconds(void)
+{
+    struct fsa_event_msg m;
+    const char *err;
+    const struct fsa_channel_payload *c = &m.u.chan;
+    CHECK_EQ_U64(decode("Event-Name: CHANNEL_HANGUP_COMPLETE\nUnique-ID: a\nvariable_hold_accum_seconds: 37\n"
+                        "variable_rtp_audio_in_packet_count: 1000\nvariable_rtp_audio_in_skip_packet_count: 250\n",
+                        &m, &err),
+                 ESL_DECODE_EVENT);
+    CHECK_EQ_U64(c->qos_present, FSA_QOS_HOLD_SECONDS | FSA_QOS_IN_PACKETS | FSA_QOS_IN_SKIP_PACKETS);
+    CHECK_EQ_U64(c->hold_accum_s, 37);
+    CHECK_EQ_U64(m.flags, 0);
+    CHECK_EQ_U64(
+        decode("Event-Name: CHANNEL_HANGUP_COMPLETE\nUnique-ID: a\nvariable_hold_accum_seconds: 3.5\n", &m, &err),
+        ESL_DECODE_EVENT);
+    CHECK_EQ_U64(c->qos_present, 0);
+    CHECK(m.flags & FSA_MSG_BAD_VALUE);
+    /* Not a hangup: the statistics (and the hold time) are not read. */
+    CHECK_EQ_U64(decode("Event-Name: CHANNEL_ANSWER\nUnique-ID: a\nvariable_hold_accum_seconds: 37\n", &m, &err),
+                 ESL_DECODE_EVENT);
+    CHECK_EQ_U64(c->qos_present, 0);
+    CHECK_EQ_U64(c->hold_accum_s, 0);
+}
+
 static void test_channel_values(void)
 {
     struct fsa_event_msg m;
@@ -762,8 +899,8 @@ static void test_channel_values(void)
                         "variable_sip_from_host: \nvariable_sip_to_host: 127.0.0.1%3A5080\n",
                         &m, &err),
                  ESL_DECODE_EVENT);
-    CHECK_STR(c->domain, "127.0.0.1:5080");
-    CHECK_EQ_U64(c->domain_rank, FSA_DOMAIN_FROM_SIP_TO);
+    CHECK_STR(c->domain, "127.0.0.1"); /* the only candidate is an IP literal: kept, without its port */
+    CHECK_EQ_U64(c->domain_rank, FSA_DOMAIN_FROM_SIP_TO + FSA_DOMAIN_IP_LITERAL);
     CHECK_EQ_U64(decode("Event-Name: CHANNEL_CREATE\nUnique-ID: a\n", &m, &err), ESL_DECODE_EVENT);
     CHECK_STR(c->domain, "");
     CHECK_EQ_U64(c->domain_rank, FSA_DOMAIN_NONE);
@@ -967,6 +1104,8 @@ int main(void)
     test_results();
     test_rtcp_values();
     test_channel_values();
+    test_domain_skips_ip_literals();
+    test_hold_seconds();
     test_capture();
     test_two_steps();
     test_block_alignment();

@@ -81,7 +81,9 @@ static struct fsa_metric_record qos(unsigned inst, const char *chan, uint64_t t_
                                       .packet_loss = 12.4, /* rounds to 12 as_int */
                                       .total_bytes = 480000.0,
                                       .r_factor = 88.5,
-                                      .mos_emodel = 4.2};
+                                      .mos_emodel = 4.2,
+                                      .hold_seconds = 12.0,
+                                      .media_gap_ratio = 0.2}; /* bucket (0.1, 0.2] of leg.media_gap */
     return r;
 }
 
@@ -155,10 +157,10 @@ static void test_per_leg_points(void)
     struct fsa_metric_record q = qos(0, "chan-2", 1700000001000000ull);
     CHECK(fsa_otlp_add(o, &a) == FSA_OTLP_ADDED);
     CHECK(fsa_otlp_add(o, &q) == FSA_OTLP_ADDED);
-    CHECK_EQ_U64(fsa_otlp_open_points(o), 4 + 8); /* rtt NaN, jitter_avg NaN */
+    CHECK_EQ_U64(fsa_otlp_open_points(o), 4 + 10); /* rtt NaN, jitter_avg NaN */
     unsigned points;
     Req *r = seal_unpack(o, NULL, &points);
-    CHECK_EQ_U64(points, 12);
+    CHECK_EQ_U64(points, 14);
     CHECK_EQ_U64(fsa_otlp_open_points(o), 0);
     CHECK_EQ_U64(r->n_resource_metrics, 1);
     const Opentelemetry__Proto__Resource__V1__Resource *res = r->resource_metrics[0]->resource;
@@ -169,7 +171,7 @@ static void test_per_leg_points(void)
     CHECK_EQ_U64(r->resource_metrics[0]->n_scope_metrics, 1);
     CHECK_STR(r->resource_metrics[0]->scope_metrics[0]->scope->name, "fsagent");
     CHECK_STR(r->resource_metrics[0]->scope_metrics[0]->scope->version, "9.9.9");
-    CHECK_EQ_U64(r->resource_metrics[0]->scope_metrics[0]->n_metrics, 12);
+    CHECK_EQ_U64(r->resource_metrics[0]->scope_metrics[0]->n_metrics, 14);
 
     const Metric *m = find_metric(r, "freeswitch.rtcp.jitter");
     CHECK(m && m->data_case == OPENTELEMETRY__PROTO__METRICS__V1__METRIC__DATA_GAUGE);
@@ -209,17 +211,27 @@ static void test_per_leg_points(void)
     if (m) {
         const NDP *dp = m->gauge->data_points[0];
         CHECK_EQ_U64(dp->time_unix_nano, 1700000001000000000ull);
-        CHECK_EQ_U64(dp->n_attributes, 7);
+        CHECK_EQ_U64(dp->n_attributes, 9);
         CHECK_STR(attr(dp->attributes, dp->n_attributes, "fs_instance"), "fs1");
         CHECK_STR(attr(dp->attributes, dp->n_attributes, "codec_name"), "PCMA");
         CHECK_STR(attr(dp->attributes, dp->n_attributes, "src_ip"), "192.0.2.1");
         CHECK_STR(attr(dp->attributes, dp->n_attributes, "dst_ip"), "198.51.100.2");
+        /* The leg's Call-Direction under its own name: "direction" is the RTCP report's. */
+        CHECK_STR(attr(dp->attributes, dp->n_attributes, "call_direction"), "inbound");
+        CHECK_STR(attr(dp->attributes, dp->n_attributes, "hangup_cause"), "NORMAL_CLEARING");
         CHECK(attr(dp->attributes, dp->n_attributes, "direction") == NULL);
     }
     /* Metrics come in the catalogue's order. */
     const Opentelemetry__Proto__Metrics__V1__ScopeMetrics *sm = r->resource_metrics[0]->scope_metrics[0];
     CHECK_STR(sm->metrics[0]->name, "freeswitch.rtcp.jitter");
-    CHECK_STR(sm->metrics[sm->n_metrics - 1]->name, "freeswitch.qos.mos_emodel");
+    CHECK_STR(sm->metrics[sm->n_metrics - 1]->name, "freeswitch.qos.media_gap_ratio");
+    m = find_metric(r, "freeswitch.qos.hold_seconds");
+    CHECK(m && m->gauge->data_points[0]->value_case ==
+                   OPENTELEMETRY__PROTO__METRICS__V1__NUMBER_DATA_POINT__VALUE_AS_DOUBLE);
+    CHECK(m && m->gauge->data_points[0]->as_double == 12.0 && strcmp(m->unit, "s") == 0);
+    CHECK(m && m->gauge->data_points[0]->n_attributes == 9);
+    m = find_metric(r, "freeswitch.qos.media_gap_ratio");
+    CHECK(m && m->gauge->data_points[0]->as_double == 0.2 && strcmp(m->unit, "1") == 0);
     free_req(r);
     fsa_otlp_destroy(o);
 }
@@ -346,7 +358,7 @@ static void test_aggregates_cumulative(void)
     fsa_otlp_add(o, &r);
     struct fsa_metric_record q = qos(0, "c", 5); /* mos_emodel 4.2 -> bucket (4.1, 4.2]; jitter_max 7.5 (avg NaN) */
     fsa_otlp_add(o, &q);
-    q.u.qos.mos_emodel = NAN; /* falls back to mos_score 4.5 -> last bucket (> 4.4) */
+    q.u.qos.mos_emodel = 4.45; /* -> last bucket (> 4.4); mos_score 4.5 is never used */
     q.u.qos.jitter_avg_ms = 2.0;
     fsa_otlp_add(o, &q);
     struct fsa_metric_record a = rtcp(0, "c", 5, 1, 1); /* fraction 0.25 -> (0.2, 0.5] */
@@ -358,7 +370,7 @@ static void test_aggregates_cumulative(void)
     CHECK(fsa_otlp_snapshot_step(o));
     unsigned pts;
     Req *req = seal_unpack(o, NULL, &pts);
-    CHECK_EQ_U64(pts, 2 + 1 + 1 + 1 + 1);
+    CHECK_EQ_U64(pts, 2 + 1 + 1 + 1 + 1 + 1); /* active x2, ended, mos, jitter, loss, media gap */
     const Metric *m = find_metric(req, "freeswitch.calls.active");
     CHECK(m && m->data_case == OPENTELEMETRY__PROTO__METRICS__V1__METRIC__DATA_GAUGE);
     if (m) {
@@ -385,9 +397,9 @@ static void test_aggregates_cumulative(void)
     if (m) {
         const HDP *h = m->histogram->data_points[0];
         CHECK_EQ_U64(h->count, 2);
-        CHECK_NEAR(h->sum, 8.7, 1e-12);
+        CHECK_NEAR(h->sum, 8.65, 1e-12);
         CHECK(h->_min_case == OPENTELEMETRY__PROTO__METRICS__V1__HISTOGRAM_DATA_POINT___MIN_MIN && h->min == 4.2);
-        CHECK(h->_max_case == OPENTELEMETRY__PROTO__METRICS__V1__HISTOGRAM_DATA_POINT___MAX_MAX && h->max == 4.5);
+        CHECK(h->_max_case == OPENTELEMETRY__PROTO__METRICS__V1__HISTOGRAM_DATA_POINT___MAX_MAX && h->max == 4.45);
         CHECK_EQ_U64(h->n_explicit_bounds, 12);
         CHECK_EQ_U64(h->n_bucket_counts, 13);
         CHECK_EQ_U64(h->bucket_counts[9], 1);  /* (4.1, 4.2] */
@@ -414,6 +426,18 @@ static void test_aggregates_cumulative(void)
         CHECK_STR(attr(h->attributes, h->n_attributes, "direction"), "inbound");
     }
     CHECK(m != NULL);
+    m = find_metric(req, "freeswitch.leg.media_gap");
+    if (m) {
+        const HDP *h = m->histogram->data_points[0];
+        CHECK_STR(m->unit, "1");
+        CHECK_EQ_U64(h->count, 2); /* both QoS records: 0.2 each */
+        CHECK_NEAR(h->sum, 0.4, 1e-15);
+        CHECK_EQ_U64(h->n_explicit_bounds, 8);
+        CHECK_EQ_U64(h->bucket_counts[5], 2); /* (0.1, 0.2]: bounds 0.005 0.01 0.02 0.05 0.1 0.2 */
+        CHECK_STR(attr(h->attributes, h->n_attributes, "codec_name"), "PCMA");
+        CHECK_STR(attr(h->attributes, h->n_attributes, "direction"), "inbound");
+    }
+    CHECK(m != NULL);
     free_req(req);
 
     /* Cumulative: the next snapshot repeats every series, with the totals so far. */
@@ -422,7 +446,7 @@ static void test_aggregates_cumulative(void)
     fsa_otlp_snapshot_begin(o, 6000);
     CHECK(fsa_otlp_snapshot_step(o));
     req = seal_unpack(o, NULL, &pts);
-    CHECK_EQ_U64(pts, 6);
+    CHECK_EQ_U64(pts, 7);
     m = find_metric(req, "freeswitch.legs.ended");
     CHECK(m && m->sum->data_points[0]->as_int == 2 && m->sum->data_points[0]->start_time_unix_nano == 1111);
     m = find_metric(req, "freeswitch.calls.active");
@@ -446,7 +470,7 @@ static void test_aggregates_delta(void)
     CHECK(fsa_otlp_snapshot_step(o));
     unsigned pts;
     Req *req = seal_unpack(o, NULL, &pts);
-    CHECK_EQ_U64(pts, 4);
+    CHECK_EQ_U64(pts, 5);
     const Metric *m = find_metric(req, "freeswitch.legs.ended");
     CHECK(m && m->sum->aggregation_temporality ==
                    OPENTELEMETRY__PROTO__METRICS__V1__AGGREGATION_TEMPORALITY__AGGREGATION_TEMPORALITY_DELTA);

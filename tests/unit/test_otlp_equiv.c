@@ -259,7 +259,7 @@ static void check_meaning(const Req *r, bool delta)
                 bad += dp->start_time_unix_nano != 0;
                 bad += dp->value_case != (as_int ? CASE_INT : CASE_DOUBLE);
                 bad += dp->value_case == CASE_DOUBLE && !isfinite(dp->as_double);
-                size_t want = id < FSA_M_QOS_MOS_SCORE ? 5 : id < FSA_M_FIRST_AGG ? 7 : 2;
+                size_t want = id < FSA_M_QOS_MOS_SCORE ? 5 : id < FSA_M_FIRST_AGG ? 9 : 2;
                 bad += dp->n_attributes != want;
                 for (size_t a = 0; a < dp->n_attributes; a++)
                     bad += dp->attributes[a]->value->value_case != CASE_STRING;
@@ -432,7 +432,8 @@ static struct fsa_metric_record rand_record(void)
         r.u.rtcp = (struct fsa_rtcp_record){rand_value(), rand_value(), rand_value(), rand_value(), rand_value(), 7, 0};
     } else if (r.kind == FSA_REC_QOS) {
         double *f = &r.u.qos.mos_score;
-        for (int i = 0; i < 9; i++)
+        _Static_assert(sizeof(struct fsa_qos_record) == 11 * sizeof(double), "every QoS field is random");
+        for (int i = 0; i < 11; i++)
             f[i] = rand_value();
     }
     return r;
@@ -575,14 +576,16 @@ static void test_values(void)
                                       .packet_loss = -2.5,   /* -> -3 */
                                       .total_bytes = 1e19,   /* past INT64_MAX -> INT64_MAX */
                                       .r_factor = -INFINITY, /* omitted */
-                                      .mos_emodel = 4.0};
+                                      .mos_emodel = 4.0,
+                                      .hold_seconds = NAN, /* omitted */
+                                      .media_gap_ratio = 0.5};
     feed(&p, &q);
-    CHECK_EQ_U64(fsa_otlp_open_points(p.n), 6); /* 9 - jitter_avg, jitter_min, r_factor */
+    CHECK_EQ_U64(fsa_otlp_open_points(p.n), 7); /* 11 - jitter_avg, jitter_min, r_factor, hold_seconds */
     q.u.qos.total_bytes = -1e19;                /* -> INT64_MIN */
     feed(&p, &q);
     unsigned pts;
     Req *r = seal_both(&p, &pts);
-    CHECK_EQ_U64(pts, 12);
+    CHECK_EQ_U64(pts, 14);
     CHECK(r != NULL);
     if (r) {
         CHECK(find_metric(r, "freeswitch.qos.jitter_avg") == NULL);
@@ -604,10 +607,12 @@ static void test_values(void)
             CHECK_EQ_I64(m->gauge->data_points[1]->as_int, INT64_MIN);
             const NDP *dp = m->gauge->data_points[0];
             CHECK_EQ_U64(dp->time_unix_nano, 0); /* time 0: the field is absent, decoded 0 */
-            CHECK_EQ_U64(dp->n_attributes, 7);
+            CHECK_EQ_U64(dp->n_attributes, 9);
             CHECK_STR(attr(dp->attributes, dp->n_attributes, "fs_instance"), "");
             CHECK_STR(attr(dp->attributes, dp->n_attributes, "channel_id"), "");
             CHECK_STR(attr(dp->attributes, dp->n_attributes, "dst_ip"), "");
+            CHECK_STR(attr(dp->attributes, dp->n_attributes, "call_direction"), "unknown"); /* no Call-Direction */
+            CHECK_STR(attr(dp->attributes, dp->n_attributes, "hangup_cause"), "");
         }
         free_req(r);
     }

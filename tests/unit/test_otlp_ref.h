@@ -281,6 +281,8 @@ static size_t ref_record_values(const struct fsa_metric_record *rec, struct ref_
         PUT(FSA_M_QOS_TOTAL_BYTES, q->total_bytes);
         PUT(FSA_M_QOS_R_FACTOR, q->r_factor);
         PUT(FSA_M_QOS_MOS_EMODEL, q->mos_emodel);
+        PUT(FSA_M_QOS_HOLD_SECONDS, q->hold_seconds);
+        PUT(FSA_M_QOS_MEDIA_GAP_RATIO, q->media_gap_ratio);
     }
 #undef PUT
     return n;
@@ -308,7 +310,7 @@ REF_FN enum fsa_otlp_add_result ref_otlp_add(struct ref_otlp *o, const struct fs
     if (nv > 0) {
         const struct fsa_metric_labels *l = &rec->labels;
         unsigned dir = l->direction <= FSA_DIR_OUTBOUND ? l->direction : FSA_DIR_UNKNOWN;
-        struct ref_attr_src src[7];
+        struct ref_attr_src src[9];
         size_t na = 0;
         src[na++] = (struct ref_attr_src){"fs_instance", o->names[l->instance], o->name_len[l->instance] + 1, false};
         src[na++] = (struct ref_attr_src){"channel_id", l->channel_id, sizeof(l->channel_id), true};
@@ -320,6 +322,8 @@ REF_FN enum fsa_otlp_add_result ref_otlp_add(struct ref_otlp *o, const struct fs
             src[na++] = (struct ref_attr_src){"codec_name", l->codec_name, sizeof(l->codec_name), true};
             src[na++] = (struct ref_attr_src){"src_ip", l->src_ip, sizeof(l->src_ip), true};
             src[na++] = (struct ref_attr_src){"dst_ip", l->dst_ip, sizeof(l->dst_ip), true};
+            src[na++] = (struct ref_attr_src){"call_direction", ref_direction_names[dir], 16, false};
+            src[na++] = (struct ref_attr_src){"hangup_cause", rec->hangup_cause, sizeof(rec->hangup_cause), true};
         }
         /* Upper bound before building anything, so FULL leaves the batch untouched. */
         size_t attr_upper = 0;
