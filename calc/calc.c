@@ -189,6 +189,7 @@ struct fsa_calc {
     uint64_t label_wait_ns;
     bool (*request_labels)(void *ctx, uint16_t instance, const char *uuid, size_t n);
     void *request_ctx;
+    uint64_t request_retry_ns; /* no label request before this (the last one found the lane full) */
     struct fsa_event_msg replay; /* the parked event being handled again */
     /* Written by the worker thread only (load + store, no RMW), read by anyone. */
     _Alignas(FSA_CACHELINE) atomic_uint_fast64_t ctr[C_COUNT];
@@ -885,11 +886,17 @@ static bool labelled(const struct fsa_leg *l)
     return l->call_id[0] != '\0' || l->domain_id != 0;
 }
 
-static void ask_labels(struct fsa_calc *c, struct fsa_leg *l)
+/* After a refused request (the lane to the reactor is full), no new one for this long: it drains at its pace. */
+#define REQUEST_RETRY_NS (50ull * 1000000ull)
+
+static void ask_labels(struct fsa_calc *c, struct fsa_leg *l, uint64_t now_ns)
 {
     if (!c->request_labels || labelled(l) || (l->flags & (FSA_LEG_LABELS_PENDING | FSA_LEG_LABELS_ASKED)))
         return;
-    if (!c->request_labels(c->request_ctx, l->instance, l->uuid, l->uuid_len)) {
+    if (now_ns < c->request_retry_ns ||
+        !c->request_labels(c->request_ctx, l->instance, l->uuid, l->uuid_len)) {
+        if (now_ns >= c->request_retry_ns)
+            c->request_retry_ns = now_ns + REQUEST_RETRY_NS;
         bump(c, C_LABELS_UNREQUESTED); /* asked again at its next event */
         return;
     }
@@ -1094,7 +1101,7 @@ static void process_keyed(struct fsa_calc *c, const struct fsa_event_msg *m, con
     if (channel_kind(m->kind))
         apply_channel(c, l, &m->u.chan);
     if (l->flags & FSA_LEG_LEARNT) {
-        ask_labels(c, l);
+        ask_labels(c, l, now_ns);
         if ((l->flags & FSA_LEG_LABELS_PENDING) && park_event(c, m, now_ns))
             return;
     }

@@ -235,18 +235,28 @@ static void self_labelled(void)
     fsa_calc_destroy(c);
 }
 
-/* The request lane is full: the event goes through unlabelled (counted), and the next event asks again. */
+/*
+ * The request lane is full: the event goes through unlabelled (counted); for
+ * the next 50 ms no request is tried at all (the lane drains at the
+ * reactor's pace; trying on every event would only cost), then the leg's
+ * next event asks again.
+ */
 static void request_refused(void)
 {
     struct fsa_calc *c = new_calc(0);
+    const uint64_t ms = 1000000ull;
     refuse = true;
-    feed(c, rtcp("leg-r", 1), 1000);
+    feed(c, rtcp("leg-r", 1), 1000 * ms);
     CHECK_EQ_U64(nrec, 2); /* LEG_UP + RTCP, unlabelled */
     CHECK_EQ_U64(stats(c).labels_unrequested, 1);
     refuse = false;
-    feed(c, rtcp("leg-r", 2), 2000);
+    feed(c, rtcp("leg-r", 2), 1049 * ms);
+    CHECK_EQ_U64(nasked, 0); /* within 50 ms: not tried */
+    CHECK_EQ_U64(nrec, 3);
+    CHECK_EQ_U64(stats(c).labels_unrequested, 2);
+    feed(c, rtcp("leg-r", 3), 1050 * ms);
     CHECK_EQ_U64(nasked, 1);
-    CHECK_EQ_U64(nrec, 2); /* this one waits */
+    CHECK_EQ_U64(nrec, 3); /* this one waits */
     fsa_calc_destroy(c);
 }
 
