@@ -63,8 +63,9 @@
  * logged. The password is never formatted into a log line (Redis's AUTH
  * error does not echo it), and the buffer that carried AUTH is wiped.
  *
- * Host names are resolved (getaddrinfo, inside hiredis) at every connect
- * attempt, without a bound: configure an IP literal where that matters.
+ * Host names (the master's, the Sentinels') are resolved at every connect
+ * attempt off the worker thread (ring/fsa_lookup.h) within the attempt's
+ * deadline; hiredis only ever sees a numeric address.
  *
  * Thread contract: see store_redis.h.
  */
@@ -73,6 +74,7 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <hiredis/hiredis.h>
+#include <netdb.h>
 #include <math.h>
 #include <poll.h>
 #include <stdarg.h>
@@ -82,6 +84,7 @@
 #include <string.h>
 #include <sys/socket.h>
 
+#include "ring/fsa_lookup.h"
 #include "ring/fsa_ring.h"
 #include "ring/fsa_str.h"
 #include "ring/fsa_time.h"
@@ -1066,6 +1069,41 @@ static int enqueue(struct fsa_store_redis *s, enum fsa_store_op op, const enum c
 
 /* ---- connection -------------------------------------------------------------------------------------------- */
 
+/*
+ * host as a numeric address in ip[INET6_ADDRSTRLEN], for hiredis (which would
+ * call getaddrinfo on a name itself, unbounded): a literal at once, a name
+ * looked up off this thread (ring/fsa_lookup.h) and waited for until the
+ * deadline, so a DNS server that does not answer costs the worker at most
+ * timeout_ms. false with *why.
+ */
+static bool numeric_host(const char *host, uint16_t port, uint64_t deadline, char *ip, char *why, size_t whycap)
+{
+    struct sockaddr_storage a;
+    socklen_t len = 0;
+    if (fsa_lookup_numeric(host, port, &a, &len) != 0) {
+        int err = 0;
+        struct fsa_lookup *l = fsa_lookup_start(host, port, &err);
+        if (!l) {
+            snprintf(why, whycap, "cannot resolve %s: %s", host, strerror(err));
+            return false;
+        }
+        bool done = fsa_lookup_wait(l, deadline);
+        int rc = done ? fsa_lookup_result(l, &a, &len) : 0;
+        fsa_lookup_release(l);
+        if (!done || rc != 0) {
+            snprintf(why, whycap, "cannot resolve %s: %s", host, done ? gai_strerror(rc) : "lookup timed out");
+            return false;
+        }
+    }
+    const void *bin = a.ss_family == AF_INET6 ? (const void *)&((struct sockaddr_in6 *)&a)->sin6_addr
+                                              : (const void *)&((struct sockaddr_in *)&a)->sin_addr;
+    if (!inet_ntop(a.ss_family, bin, ip, INET6_ADDRSTRLEN)) {
+        snprintf(why, whycap, "cannot resolve %s: bad address", host);
+        return false;
+    }
+    return true;
+}
+
 /* "host:port" or "[v6]:port" into host (no brackets) and port; false when malformed. */
 static bool split_host_port(const char *hp, char *host, size_t cap, int *port)
 {
@@ -1101,9 +1139,15 @@ static bool sentinel_lookup(struct fsa_store_redis *s, uint64_t deadline, char *
             break;
         if (!split_host_port(s->sentinels[i], host, sizeof(host), &port))
             continue;
+        char ip[INET6_ADDRSTRLEN];
+        if (!numeric_host(host, (uint16_t)port, deadline, ip, why, whycap))
+            continue;
+        now = fsa_mono_ns();
+        if (now >= deadline)
+            break;
         uint64_t left = deadline - now;
         struct timeval tv = {.tv_sec = (time_t)(left / 1000000000u), .tv_usec = (long)(left % 1000000000u / 1000)};
-        redisContext *c = redisConnectWithTimeout(host, port, tv);
+        redisContext *c = redisConnectWithTimeout(ip, port, tv);
         if (!c || c->err) {
             snprintf(why, whycap, "Sentinel %s: %s", s->sentinels[i], c ? c->errstr : "out of memory");
             if (c)
@@ -1166,7 +1210,12 @@ static bool conn_open(struct fsa_store_redis *s, uint64_t now, uint64_t deadline
             goto out;
         }
     }
-    redisContext *c = redisConnectNonBlock(s->host, s->port);
+    char ip[INET6_ADDRSTRLEN], why[160];
+    if (!numeric_host(s->host, s->port, deadline, ip, why, sizeof(why))) {
+        conn_fail(s, fsa_mono_ns(), "%s", why);
+        goto out;
+    }
+    redisContext *c = redisConnectNonBlock(ip, s->port);
     if (!c || c->err) {
         char cause[sizeof(c->errstr)];
         snprintf(cause, sizeof(cause), "%s", c ? c->errstr : "out of memory");

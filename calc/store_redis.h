@@ -40,7 +40,7 @@ typedef void (*fsa_store_redis_log_fn)(void *ctx, bool fault, const char *label,
 
 /* Plain values (the caller maps its config); zero takes the default. */
 struct fsa_store_redis_params {
-    const char *host;     /* IPv4/IPv6 literal or a name (resolved at each connect attempt, not bounded) */
+    const char *host;     /* IPv4/IPv6 literal or a name (looked up off the thread at each connect attempt, within timeout_ms) */
     uint16_t port;        /* 0: 6379 */
     /*
      * Redis Sentinel: with a master name, every connect attempt first asks the

@@ -47,7 +47,6 @@
 #include <netdb.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
-#include <pthread.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -59,6 +58,7 @@
 #include <unistd.h>
 
 #include "calc/worker.h"
+#include "ring/fsa_lookup.h"
 #include "ring/fsa_time.h"
 #include "esl.h"
 #include "log.h"
@@ -109,8 +109,8 @@ struct conn {
 
     struct sockaddr_storage addr;
     socklen_t addrlen;
-    /* A host name is looked up by a thread of its own (struct lookup); numeric hosts resolve inline. */
-    struct lookup *lookup; /* in flight, or NULL */
+    /* A host name is looked up by a thread of its own (ring/fsa_lookup.h); numeric hosts resolve inline. */
+    struct fsa_lookup *lookup; /* in flight, or NULL */
     uint64_t resolve_deadline_ns;
 
     uint64_t backoff_ms;
@@ -360,101 +360,24 @@ static void begin_close(struct conn *c, enum fsa_fault fault, const char *detail
         finish_close(c);
 }
 
-static void take_address(struct conn *c, const struct addrinfo *res)
-{
-    size_t n = res->ai_addrlen < sizeof(c->addr) ? res->ai_addrlen : sizeof(c->addr);
-    memcpy(&c->addr, res->ai_addr, n);
-    c->addrlen = (socklen_t)n;
-}
-
-/* A numeric host (the common case) never touches a resolver, so never blocks: 0, else -1. */
-static int resolve_numeric(struct conn *c)
-{
-    char port[8];
-    snprintf(port, sizeof(port), "%u", (unsigned)c->icfg->port);
-    struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM,
-                             .ai_flags = AI_NUMERICSERV | AI_NUMERICHOST};
-    struct addrinfo *res = NULL;
-    if (getaddrinfo(c->icfg->host, port, &hints, &res) != 0 || !res)
-        return -1;
-    take_address(c, res);
-    freeaddrinfo(res);
-    return 0;
-}
-
 /*
- * A host name: getaddrinfo runs in a short-lived thread of its own (a DNS
- * server that does not answer would otherwise stall every connection of
- * this reactor for glibc's 5 s per try); the timer tick polls it
- * (check_resolve), bounded by connect_timeout_ms. Not getaddrinfo_a: its
- * helper threads are created inside glibc, where ThreadSanitizer cannot see
- * them (the process crashes under TSan). The lookup is shared by the thread
- * and the connection and freed by whichever lets go last, so a connection
- * that gives up on it (timeout, stop) never waits for the thread.
+ * A host name is looked up off this thread (ring/fsa_lookup.h: a DNS server
+ * that does not answer would otherwise stall every connection of this
+ * reactor for glibc's 5 s per try); the timer tick polls it (check_resolve),
+ * bounded by connect_timeout_ms. A numeric host resolves inline.
  */
-struct lookup {
-    atomic_int refs;
-    atomic_bool done;
-    int rc; /* getaddrinfo's, valid once done */
-    struct sockaddr_storage addr;
-    socklen_t addrlen;
-    char host[FSA_HOST_MAX];
-    char port[8];
-};
-
-static void lookup_release(struct lookup *l)
-{
-    if (atomic_fetch_sub_explicit(&l->refs, 1, memory_order_acq_rel) == 1)
-        free(l);
-}
-
-static void *lookup_main(void *arg)
-{
-    struct lookup *l = arg;
-    struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM, .ai_flags = AI_NUMERICSERV};
-    struct addrinfo *res = NULL;
-    l->rc = getaddrinfo(l->host, l->port, &hints, &res);
-    if (l->rc == 0 && res) {
-        size_t n = res->ai_addrlen < sizeof(l->addr) ? res->ai_addrlen : sizeof(l->addr);
-        memcpy(&l->addr, res->ai_addr, n);
-        l->addrlen = (socklen_t)n;
-    } else if (l->rc == 0) {
-        l->rc = EAI_NONAME;
-    }
-    if (res)
-        freeaddrinfo(res);
-    atomic_store_explicit(&l->done, true, memory_order_release);
-    lookup_release(l);
-    return NULL;
-}
-
 static void start_resolve(struct conn *c)
 {
     if (c->lookup) { /* cannot happen: a lookup ends or is let go before the next attempt */
-        lookup_release(c->lookup);
+        fsa_lookup_release(c->lookup);
         c->lookup = NULL;
     }
-    struct lookup *l = calloc(1, sizeof(*l));
-    if (!l) {
-        begin_close(c, FSA_FAULT_RESOLVE, "out of memory");
+    int err = 0;
+    c->lookup = fsa_lookup_start(c->icfg->host, c->icfg->port, &err);
+    if (!c->lookup) {
+        begin_close(c, FSA_FAULT_RESOLVE, strerror(err));
         return;
     }
-    atomic_init(&l->refs, 2); /* the thread's and the connection's */
-    atomic_init(&l->done, false);
-    snprintf(l->host, sizeof(l->host), "%s", c->icfg->host);
-    snprintf(l->port, sizeof(l->port), "%u", (unsigned)c->icfg->port);
-    pthread_attr_t attr;
-    pthread_t tid;
-    pthread_attr_init(&attr);
-    pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
-    int rc = pthread_create(&tid, &attr, lookup_main, l);
-    pthread_attr_destroy(&attr);
-    if (rc != 0) {
-        free(l);
-        begin_close(c, FSA_FAULT_RESOLVE, strerror(rc));
-        return;
-    }
-    c->lookup = l;
     c->resolve_deadline_ns = c->r->now_ns + (uint64_t)c->r->cfg->engine.connect_timeout_ms * 1000000ull;
 }
 
@@ -463,31 +386,27 @@ static void connect_now(struct conn *c);
 /* Timer tick: has the lookup ended? Past its deadline the connection lets go of it (the thread finishes alone). */
 static void check_resolve(struct conn *c)
 {
-    struct lookup *l = c->lookup;
+    struct fsa_lookup *l = c->lookup;
     if (c->state != FSA_CONN_CONNECTING) { /* closed meanwhile (stop): the answer is no longer wanted */
         c->lookup = NULL;
-        lookup_release(l);
+        fsa_lookup_release(l);
         return;
     }
-    if (!atomic_load_explicit(&l->done, memory_order_acquire)) {
+    if (!fsa_lookup_done(l)) {
         if (c->r->now_ns >= c->resolve_deadline_ns) {
             c->lookup = NULL;
-            lookup_release(l);
+            fsa_lookup_release(l);
             begin_close(c, FSA_FAULT_RESOLVE, "lookup timed out");
         }
         return;
     }
     c->lookup = NULL;
-    if (l->rc == 0) {
-        memcpy(&c->addr, &l->addr, l->addrlen);
-        c->addrlen = l->addrlen;
-        lookup_release(l);
+    int rc = fsa_lookup_result(l, &c->addr, &c->addrlen);
+    fsa_lookup_release(l);
+    if (rc == 0)
         connect_now(c);
-    } else {
-        const char *why = gai_strerror(l->rc);
-        lookup_release(l);
-        begin_close(c, FSA_FAULT_RESOLVE, why);
-    }
+    else
+        begin_close(c, FSA_FAULT_RESOLVE, gai_strerror(rc));
 }
 
 static void start_connect(struct conn *c)
@@ -499,7 +418,7 @@ static void start_connect(struct conn *c)
     c->decode_error_logged = false;
     c->fd = -1;
     set_state(c, FSA_CONN_CONNECTING);
-    if (resolve_numeric(c) == 0)
+    if (fsa_lookup_numeric(c->icfg->host, c->icfg->port, &c->addr, &c->addrlen) == 0)
         connect_now(c);
     else
         start_resolve(c);
@@ -1289,7 +1208,7 @@ void fsa_reactor_destroy(struct fsa_reactor *r)
     for (unsigned i = 0; r->conns && i < r->nconns; i++) {
         struct conn *c = &r->conns[i];
         if (c->lookup)
-            lookup_release(c->lookup); /* a thread still looking frees it when it ends */
+            fsa_lookup_release(c->lookup); /* a thread still looking frees it when it ends */
         if (c->fd >= 0)
             close(c->fd);
         free(c->buf);

@@ -13,6 +13,10 @@ HEARTBEAT every second. Over 5 s:
     its lookups did reach the black-hole DNS server (so the test did exercise a hanging lookup).
 With the lookup made on the reactor thread (glibc waits 5 s per try) fs1 would get no heartbeat
 while fs2's lookup hangs.
+
+The Redis store's host is the hanging name too (storage.redis.timeout_ms 300): the store stays
+down ("cannot resolve ... lookup timed out"), and the workers keep handling fs1's calls (RTCP every
+200 ms): with the lookup inside hiredis, each connect attempt would hold a worker for 10 s.
 """
 import os
 import socket
@@ -67,8 +71,10 @@ def main():
     with open(resolv, "w") as f:
         f.write("nameserver %s\noptions timeout:5 attempts:2\n" % DNS_ADDR[0])
     ports = [free_ports(1) for _ in range(3)]
-    sims = [start_fssim(p, "--heartbeat", 1) for p in ports]
-    cfg = agent_config(ports, engine="  connect_timeout_ms: 1000\n  reactor_threads: 1\n")
+    sims = [start_fssim(p, "--heartbeat", 1, *(("--calls", 2, "--rtcp-interval-ms", 200) if p == ports[0] else ()))
+            for p in ports]
+    storage = "storage: {type: redis, redis: {host: %s, port: 6379, timeout_ms: 300}}\n" % HANGING_NAME
+    cfg = agent_config(ports, engine="  connect_timeout_ms: 1000\n  reactor_threads: 1\n", extra=storage)
     cfg = cfg.replace("host: 127.0.0.1, port: %d" % ports[1], "host: %s, port: %d" % (HANGING_NAME, ports[1]))
     cfg = cfg.replace("host: 127.0.0.1, port: %d" % ports[2], "host: localhost, port: %d" % ports[2])
     path = write_config(cfg)
@@ -79,6 +85,7 @@ def main():
                 "fs1 (numeric host) streams")
         t0 = time.time()
         hb0 = (instance_stats(agent, "fs1") or {}).get("heartbeats", 0)
+        rtcp0 = (instance_stats(agent, "fs1") or {}).get("processed", {}).get("RECV_RTCP_MESSAGE", 0)
         time.sleep(5)
         s1, s2, s3 = (instance_stats(agent, n) or {} for n in ("fs1", "fs2", "fs3"))
         elapsed = time.time() - t0
@@ -89,6 +96,10 @@ def main():
         c.check(s2.get("state") != "streaming", "fs2 (the hanging name) does not stream")
         c.check(s2.get("faults", {}).get("resolve_failed", 0) >= 1,
                 "fs2: resolve_failed counted (%r)" % s2.get("faults"))
+        # 2 calls = 4 legs, a RECV report per leg every 200 ms: about 20 per second.
+        rtcp = s1.get("processed", {}).get("RECV_RTCP_MESSAGE", 0) - rtcp0
+        c.check(rtcp >= 15 * (int(elapsed) - 1), "the workers kept handling fs1's reports while the Redis host's "
+                "lookup hung: %d in %.1f s" % (rtcp, elapsed))
     finally:
         agent.stop()
         for s in sims:
@@ -96,6 +107,8 @@ def main():
         dns.stop()
     msgs = [l.get("msg", "") for l in log_lines(agent)]
     c.check(any("lookup timed out" in m for m in msgs), "the log says the lookup timed out")
+    c.check(any("cannot resolve %s: lookup timed out" % HANGING_NAME in m for m in msgs),
+            "the Redis store says its host's lookup timed out")
     c.check(dns.queries >= 1 and any(HANGING_NAME.split(".")[0].encode() in n for n in dns.names),
             "the lookup reached the black-hole DNS server (%d queries)" % dns.queries)
     c.finish()
