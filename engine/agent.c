@@ -567,14 +567,16 @@ size_t fsa_agent_stats_json(const struct fsa_agent *a, char *out, size_t cap)
     for (unsigned i = 0; i < a->cfg->ninstances; i++) {
         const struct fsa_instance_stats *s = &a->stats[i];
         APPEND("%s\"%s\":{\"state\":\"%s\",\"bytes\":%llu,\"frames\":%llu,\"events_received\":%llu,"
-               "\"heartbeats\":%llu,\"events_other\":%llu,\"dropped_ring_full\":%llu,\"decode_errors\":%llu,"
+               "\"heartbeats\":%llu,\"events_other\":%llu,\"sq_full\":%llu,\"dropped_ring_full\":%llu,"
+               "\"decode_errors\":%llu,"
                "\"connects\":%llu,\"reconnects\":%llu,\"resync\":{\"lists\":%llu,\"channels\":%llu,\"dumps\":%llu,"
                "\"dumps_ok\":%llu,\"dumps_failed\":%llu,\"dumps_unsent\":%llu,\"dropped_ring_full\":%llu},"
                "\"published\":{",
                i ? "," : "", a->cfg->instances[i].name,
                fsa_conn_state_name((enum fsa_conn_state)atomic_load_explicit(&s->state, memory_order_relaxed)),
                LOAD(s->bytes_received), LOAD(s->frames_received), LOAD(s->events_received), LOAD(s->heartbeats),
-               LOAD(s->events_other), LOAD(s->events_dropped_ring_full), LOAD(s->events_decode_errors),
+               LOAD(s->events_other), LOAD(s->sq_full), LOAD(s->events_dropped_ring_full),
+               LOAD(s->events_decode_errors),
                LOAD(s->connects), LOAD(s->reconnects), LOAD(s->resync_lists), LOAD(s->resync_channels),
                LOAD(s->resync_dumps), LOAD(s->resync_dumps_ok), LOAD(s->resync_dumps_failed),
                LOAD(s->resync_dumps_unsent), LOAD(s->resync_dropped_ring_full));

@@ -443,6 +443,11 @@ static void connect_now(struct conn *c)
     /* connect and its linked timeout must reach the kernel in the same submission */
     if (io_uring_sq_space_left(&r->ring) < 2)
         io_uring_submit(&r->ring);
+    if (io_uring_sq_space_left(&r->ring) < 2) { /* the kernel took nothing: survived like a full lane, retried */
+        bump(&c->st->sq_full, 1);
+        begin_close(c, FSA_FAULT_CONNECT_ERROR, "io_uring submission queue full");
+        return;
+    }
     struct io_uring_sqe *sqe = get_sqe(r);
     io_uring_prep_connect(sqe, c->fd, (struct sockaddr *)&c->addr, c->addrlen);
     io_uring_sqe_set_data64(sqe, ud(c, OP_CONNECT));
@@ -456,9 +461,14 @@ static void connect_now(struct conn *c)
     c->inflight++;
 }
 
+/* A full submission queue leaves recv_armed false: the timer tick tries again (run_timers). */
 static void arm_recv(struct conn *c)
 {
     struct io_uring_sqe *sqe = get_sqe(c->r);
+    if (!sqe) {
+        bump(&c->st->sq_full, 1);
+        return;
+    }
     io_uring_prep_recv_multishot(sqe, c->fd, NULL, 0, 0);
     sqe->flags |= IOSQE_BUFFER_SELECT;
     sqe->buf_group = BUF_GROUP;
@@ -472,6 +482,10 @@ static void flush_out(struct conn *c)
     if (c->send_inflight || c->out_len == 0 || c->fd < 0 || c->state == FSA_CONN_CLOSING)
         return;
     struct io_uring_sqe *sqe = get_sqe(c->r);
+    if (!sqe) { /* the commands stay queued: the timer tick sends them (run_timers) */
+        bump(&c->st->sq_full, 1);
+        return;
+    }
     io_uring_prep_send(sqe, c->fd, c->out, c->out_len, MSG_NOSIGNAL);
     io_uring_sqe_set_data64(sqe, ud(c, OP_SEND));
     c->out_sent = c->out_len;
@@ -856,6 +870,16 @@ static void handle_frame(struct conn *c, const struct esl_frame *f)
     }
 }
 
+/* The awaited channel list's BACKGROUND_JOB (our Job-UUID, a list job of this instance)? */
+static bool is_list_answer(const struct conn *c, const struct esl_frame *f)
+{
+    struct fsa_bgjob j;
+    uint16_t instance;
+    return c->list_inflight && f->type == ESL_CT_EVENT_PLAIN && fsa_resync_bgjob(f->body, &j) &&
+           fsa_resync_job_parse(j.job_uuid, c->r->p.job_nonce, &instance) == FSA_JOB_LIST &&
+           instance == c->instance;
+}
+
 /* Frames every whole frame at the start of buf; returns bytes consumed, or SIZE_MAX after a fault. */
 static size_t frame_bytes(struct conn *c, const char *buf, size_t len)
 {
@@ -869,6 +893,15 @@ static size_t frame_bytes(struct conn *c, const char *buf, size_t len)
             break;
         if (rc < 0) {
             begin_close(c, err == ESL_ERR_FRAME_TOO_LARGE ? FSA_FAULT_FRAME_TOO_LARGE : FSA_FAULT_PROTOCOL, err);
+            return SIZE_MAX;
+        }
+        /*
+         * While our channel list is awaited the framer takes frames up to
+         * resync_max_bytes; only that list may be one of them. Anything else
+         * that large is the fault it always was.
+         */
+        if (used > c->r->cfg->engine.max_frame_bytes && !is_list_answer(c, &f)) {
+            begin_close(c, FSA_FAULT_FRAME_TOO_LARGE, ESL_ERR_FRAME_TOO_LARGE);
             return SIZE_MAX;
         }
         handle_frame(c, &f);
@@ -1030,6 +1063,12 @@ static void run_timers(struct fsa_reactor *r)
         struct conn *c = &r->conns[i];
         if (c->lookup)
             check_resolve(c);
+        /* What a full submission queue left undone (arm_recv, flush_out): tried again now. */
+        if (c->fd >= 0 && c->state != FSA_CONN_CLOSING && c->state != FSA_CONN_CONNECTING) {
+            if (!c->recv_armed)
+                arm_recv(c);
+            flush_out(c);
+        }
         switch (c->state) {
         case FSA_CONN_IDLE:
         case FSA_CONN_BACKOFF:

@@ -74,6 +74,7 @@ struct fsa_instance_stats {
     atomic_uint_fast64_t events_received;      /* every event frame, used or not */
     atomic_uint_fast64_t heartbeats;
     atomic_uint_fast64_t events_other;         /* valid events the calculators do not use (BACKGROUND_JOB, ...) */
+    atomic_uint_fast64_t sq_full;              /* io_uring submissions put off: its queue was full (retried) */
     atomic_uint_fast64_t events_published[FSA_EV_KIND_COUNT];
     atomic_uint_fast64_t events_dropped_ring_full;
     atomic_uint_fast64_t events_decode_errors;
