@@ -565,14 +565,18 @@ static void list_answered(struct conn *c, struct fsa_str json)
 {
     char uuid[FSA_UUID_MAX];
     size_t pos = 0, n;
-    unsigned skipped = 0, listed = 0;
+    unsigned skipped = 0, listed = 0, lost = 0;
     while ((n = fsa_resync_next_uuid(json, &pos, uuid, &skipped)) > 0) {
-        publish_note(c, FSA_EV_CHANNEL_LIVE, uuid, n);
+        lost += !publish_note(c, FSA_EV_CHANNEL_LIVE, uuid, n);
         listed++;
     }
     bump(&c->st->resync_channels, listed);
     long rows = fsa_resync_row_count(json);
-    if (skipped || rows < 0 || (unsigned long)rows != listed) {
+    if (lost) {
+        /* A worker did not get every name (a full lane): it must not retire legs on this list's word. */
+        fsa_log_warn(c->icfg->name, "channel list: %u of %u channel(s) could not reach the workers (lanes full)", lost,
+                     listed);
+    } else if (skipped || rows < 0 || (unsigned long)rows != listed) {
         /* Not provably whole: no leg may be retired on its word. */
         fsa_log_warn(c->icfg->name, "channel list: %u channel(s) read, row_count %ld, %u unusable Unique-ID(s)", listed,
                      rows, skipped);
