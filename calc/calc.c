@@ -1056,7 +1056,9 @@ static void process_keyed(struct fsa_calc *c, const struct fsa_event_msg *m, con
     }
     struct fsa_leg *l = fsa_leg_table_find(&c->legs, k);
 
-    if (l && (l->flags & FSA_LEG_LABELS_PENDING) && pending_event(c, l, m, k, now_ns))
+    /* A waiting leg's event was offered to the park already (a full park lets it through, counted once). */
+    bool offered = l && (l->flags & FSA_LEG_LABELS_PENDING);
+    if (offered && pending_event(c, l, m, k, now_ns))
         return;
     if (m->kind == FSA_EV_CHANNEL_HANGUP_COMPLETE) {
         process_hangup(c, m, k, l, now_ns);
@@ -1102,7 +1104,7 @@ static void process_keyed(struct fsa_calc *c, const struct fsa_event_msg *m, con
         apply_channel(c, l, &m->u.chan);
     if (l->flags & FSA_LEG_LEARNT) {
         ask_labels(c, l, now_ns);
-        if ((l->flags & FSA_LEG_LABELS_PENDING) && park_event(c, m, now_ns))
+        if ((l->flags & FSA_LEG_LABELS_PENDING) && !offered && park_event(c, m, now_ns))
             return;
     }
     if (!(l->flags & FSA_LEG_COUNTED))

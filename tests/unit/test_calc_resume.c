@@ -276,8 +276,13 @@ static void park_bounds(void)
     CHECK_EQ_U64(s.events_parked, FSA_CALC_PARK_SLOTS);
     CHECK_EQ_U64(s.park_full, 1);
     CHECK_EQ_U64(nrec, 2); /* the one that did not fit: LEG_UP + RTCP */
+    /* A waiting leg's next event, the park full: through at once, counted once (not once per attempt). */
+    feed(c, rtcp("p-0", 2), 5000);
+    CHECK_EQ_U64(stats(c).park_full, 2);
+    CHECK_EQ_U64(nrec, 4);
     fsa_calc_release_parked(c, 2000000);
-    CHECK_EQ_U64(nrec, 2 + 2 * FSA_CALC_PARK_SLOTS);
+    /* Each parked leg: LEG_UP + RTCP, but p-0's LEG_UP went out with the event let through. */
+    CHECK_EQ_U64(nrec, 4 + 2 * FSA_CALC_PARK_SLOTS - 1);
     CHECK_EQ_U64(stats(c).labels_timeout, FSA_CALC_PARK_SLOTS);
     fsa_calc_destroy(c);
 }
