@@ -255,6 +255,21 @@ static void per_instance(struct fsa_admin_out *o, const struct fsa_admin_model *
     }
 }
 
+/* A family with one sample per instance and value of one label; fields[k] holds the count of values[k]. */
+static void per_instance_label(struct fsa_admin_out *o, const struct fsa_admin_model *m, const char *name,
+                               const char *type, const char *help, const char *label, const char *const *values,
+                               const size_t *fields, unsigned n)
+{
+    family(o, name, type, help);
+    for (unsigned i = 0; i < m->ninstances; i++)
+        for (unsigned k = 0; k < n; k++) {
+            uint64_t v;
+            memcpy(&v, (const char *)&m->inst[i] + fields[k], sizeof(v));
+            open_instance_sample(o, name, &m->inst[i]);
+            putf(o, ",%s=\"%s\"} %" PRIu64 "\n", label, values[k], v);
+        }
+}
+
 /* A family with one sample per value of one label. */
 static void per_label(struct fsa_admin_out *o, const char *name, const char *type, const char *help, const char *label,
                       const char *const *values, const uint64_t *counts, unsigned n)
@@ -303,34 +318,23 @@ static void metrics_instances(const struct fsa_admin_model *m, struct fsa_admin_
     per_instance(o, m, "fsagent_events_received_total", "counter",
                  "Event frames received from the Event Socket (every kind, heartbeats included).",
                  FIELD(events_received));
-    family(o, "fsagent_events_dropped_total", "counter",
-           "Events dropped before the calculators: ring_full (worker lane full), decode_error.");
-    for (unsigned i = 0; i < m->ninstances; i++) {
-        open_instance_sample(o, "fsagent_events_dropped_total", &m->inst[i]);
-        putf(o, ",cause=\"ring_full\"} %" PRIu64 "\n", m->inst[i].dropped_ring_full);
-        open_instance_sample(o, "fsagent_events_dropped_total", &m->inst[i]);
-        putf(o, ",cause=\"decode_error\"} %" PRIu64 "\n", m->inst[i].decode_errors);
-    }
-    family(o, "fsagent_resync_api_calls_total", "counter",
-           "Resume: bgapi calls sent to FreeSWITCH, by command (show_channels, uuid_dump).");
-    for (unsigned i = 0; i < m->ninstances; i++) {
-        open_instance_sample(o, "fsagent_resync_api_calls_total", &m->inst[i]);
-        putf(o, ",command=\"show_channels\"} %" PRIu64 "\n", m->inst[i].resync_lists);
-        open_instance_sample(o, "fsagent_resync_api_calls_total", &m->inst[i]);
-        putf(o, ",command=\"uuid_dump\"} %" PRIu64 "\n", m->inst[i].resync_dumps);
-    }
-    family(o, "fsagent_resync_dumps_total", "counter",
-           "Resume: uuid_dump answers by result: ok (the leg's labels), failed (-ERR: the channel ended), unsent "
-           "(asked for while the connection was down).");
-    for (unsigned i = 0; i < m->ninstances; i++) {
-        static const char *const res[] = {"ok", "failed", "unsent"};
-        const uint64_t v[] = {m->inst[i].resync_dumps_ok, m->inst[i].resync_dumps_failed,
-                              m->inst[i].resync_dumps_unsent};
-        for (int k = 0; k < 3; k++) {
-            open_instance_sample(o, "fsagent_resync_dumps_total", &m->inst[i]);
-            putf(o, ",result=\"%s\"} %" PRIu64 "\n", res[k], v[k]);
-        }
-    }
+    static const char *const drop_causes_in[] = {"ring_full", "decode_error"};
+    static const size_t drop_fields[] = {FIELD(dropped_ring_full), FIELD(decode_errors)};
+    per_instance_label(o, m, "fsagent_events_dropped_total", "counter",
+                       "Events dropped before the calculators: ring_full (worker lane full), decode_error.", "cause",
+                       drop_causes_in, drop_fields, 2);
+    static const char *const commands[] = {"show_channels", "uuid_dump"};
+    static const size_t command_fields[] = {FIELD(resync_lists), FIELD(resync_dumps)};
+    per_instance_label(o, m, "fsagent_resync_api_calls_total", "counter",
+                       "Resume: bgapi calls sent to FreeSWITCH, by command (show_channels, uuid_dump).", "command",
+                       commands, command_fields, 2);
+    static const char *const dump_results[] = {"ok", "failed", "unsent"};
+    static const size_t dump_fields[] = {FIELD(resync_dumps_ok), FIELD(resync_dumps_failed),
+                                         FIELD(resync_dumps_unsent)};
+    per_instance_label(o, m, "fsagent_resync_dumps_total", "counter",
+                       "Resume: uuid_dump answers by result: ok (the leg's labels), failed (-ERR: the channel ended), "
+                       "unsent (asked for while the connection was down).",
+                       "result", dump_results, dump_fields, 3);
     per_instance(o, m, "fsagent_resync_channels_listed_total", "counter",
                  "Resume: live channels FreeSWITCH listed (show channels) at the (re)connects.",
                  FIELD(resync_channels));
