@@ -521,11 +521,11 @@ static unsigned shard_of(const struct fsa_reactor *r, const char *uuid, size_t n
     return r->p.nworkers > 1 ? fsa_shard_of(uuid, n, r->p.nworkers) : 0;
 }
 
-/* A payload-less resync message (CHANNEL_LIVE, LABELS_FAILED) for the leg's worker; false when its lane is full. */
-static bool publish_note(struct conn *c, enum fsa_event_kind kind, const char *uuid, size_t n)
+/* A payload-less resync message on worker w's lane; false (counted) when that lane is full. */
+static bool publish_note_to(struct conn *c, unsigned w, enum fsa_event_kind kind, const char *uuid, size_t n,
+                            uint64_t ingest_ns)
 {
     struct fsa_reactor *r = c->r;
-    unsigned w = shard_of(r, uuid, n);
     struct fsa_event_msg *m = fsa_lane_acquire_sp(r->p.lanes[w]);
     r->wake[w] = true;
     if (!m) {
@@ -538,10 +538,16 @@ static bool publish_note(struct conn *c, enum fsa_event_kind kind, const char *u
     m->uuid_len = (uint32_t)n;
     memcpy(m->uuid, uuid, n);
     m->event_time_us = r->now_wall_us;
-    m->ingest_ns = r->now_ns;
+    m->ingest_ns = ingest_ns;
     fsa_lane_publish_sp(r->p.lanes[w], m);
     bump(&c->st->events_published[kind], 1);
     return true;
+}
+
+/* The same for the leg's own worker (CHANNEL_LIVE, LABELS_FAILED). */
+static bool publish_note(struct conn *c, enum fsa_event_kind kind, const char *uuid, size_t n)
+{
+    return publish_note_to(c, shard_of(c->r, uuid, n), kind, uuid, n, c->r->now_ns);
 }
 
 static bool send_job(struct conn *c, enum fsa_resync_job kind, const char *command, const char *arg)
@@ -583,24 +589,8 @@ static void list_answered(struct conn *c, struct fsa_str json)
     } else {
         fsa_log_info(c->icfg->name, "resync: FreeSWITCH lists %u live channel(s)", listed);
         /* Whole: each worker retires this instance's legs it names no more (calc.c list_end). */
-        struct fsa_reactor *r = c->r;
-        for (unsigned w = 0; w < r->p.nworkers; w++) {
-            struct fsa_event_msg *m = fsa_lane_acquire_sp(r->p.lanes[w]);
-            r->wake[w] = true;
-            if (!m) {
-                bump(&c->st->resync_dropped_ring_full, 1);
-                continue;
-            }
-            memset(m, 0, offsetof(struct fsa_event_msg, u));
-            m->kind = FSA_EV_LIST_END;
-            m->instance = (uint16_t)c->instance;
-            m->uuid_len = 1;
-            m->uuid[0] = '*';
-            m->event_time_us = r->now_wall_us;
-            m->ingest_ns = c->list_asked_ns;
-            fsa_lane_publish_sp(r->p.lanes[w], m);
-            bump(&c->st->events_published[FSA_EV_LIST_END], 1);
-        }
+        for (unsigned w = 0; w < c->r->p.nworkers; w++)
+            publish_note_to(c, w, FSA_EV_LIST_END, "*", 1, c->list_asked_ns);
     }
     end_list(c);
 }
