@@ -13,18 +13,25 @@ bench/otlp_sink, a local OTLP/gRPC endpoint fast enough not to be what is measur
            3 min average (180 s +-50 %): agent CPU share of one core, events/s, every drop
            counter, event age p50/p99 over the measured window (FreeSWITCH fired it -> encoded into
            an OTLP request; from two scrapes of the agent's /metrics histograms), fsagent's own share
-           of it, the batch wait apart, RSS, sleeps per thread
+           of it, the batch wait apart, RSS, sleeps per thread. --carrier-stores memory,redis runs it
+           once per store (redis: a redis-server of its own on a free loopback port, no persistence)
+           and ends with one table, a row per store: events received, drops, agent CPU, event age
+           p99 and, for redis, Redis commands/s, commands per agent event, Redis CPU and the
+           commands by name (INFO commandstats and INFO cpu read at both ends of the window).
+           --loss-pct N goes to the carrier profile's fssim (synthetic packet loss)
   resume   an agent SIGKILLed and started again while 4 instances x 1,000 calls (8,000 legs) are up,
            memory store, at engine.resync_rate 200 (the default) and 1000: seconds until every live
            leg is labelled again (uuid_dump answered), api calls/s FreeSWITCH saw, how the waits for
            labels ended (received in time, timed out), and every drop
 
   bench/run_bench.py --build build-release [--sections ingest,memory,carrier] [--json out.json]
+  bench/run_bench.py --sections carrier --carrier-stores memory,redis [--loss-pct 1]
 Benchmarks are not tests: nothing here passes or fails, it reports.
 """
 import argparse
 import json
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -90,8 +97,9 @@ def proc_rss_kib(pid):
 class Run:
     """fssim + otlp_sink + fsagent with a config; the agent's stats lines read from its stderr file."""
 
-    def __init__(self, build, ninst, fssim_args, agent_yaml="", workers=None):
+    def __init__(self, build, ninst, fssim_args, agent_yaml="", workers=None, agent_env=None):
         self.tmp = tempfile.mkdtemp(prefix="fsa-bench-")
+        self.agent_env = agent_env  # None: the agent inherits this process's environment
         self.port = free_port_block(ninst)
         ready = os.path.join(self.tmp, "ready")
         self.sim = subprocess.Popen([os.path.join(build, "fssim"), "--port", str(self.port), "--instances",
@@ -121,7 +129,7 @@ class Run:
     def start_agent(self):
         self.err_path = os.path.join(self.tmp, "agent-%d.err" % time.monotonic_ns())
         self.agent = subprocess.Popen([os.path.join(self.build, "fsagent"), "--config", self.config_path],
-                                      stderr=open(self.err_path, "w"), stdout=subprocess.DEVNULL)
+                                      stderr=open(self.err_path, "w"), stdout=subprocess.DEVNULL, env=self.agent_env)
 
     def stats(self, msg="stats"):
         last = None
@@ -137,15 +145,27 @@ class Run:
 
     def histograms(self):
         """{name: [(le seconds, cumulative count), ...]} of the agent's /metrics histograms."""
+        return self.scrape()[0]
+
+    def scrape(self):
+        """One read of /metrics: (histograms as histograms() gives them, {series: value} of every other
+        sample, the series as written, labels included)."""
         text = urllib.request.urlopen("http://127.0.0.1:%d/metrics" % self.http_port, timeout=10).read().decode()
-        out = {}
+        out, samples = {}, {}
         for line in text.splitlines():
+            if line.startswith("#") or not line.strip():
+                continue
             if "_bucket{le=" not in line:
+                series, _, value = line.rpartition(" ")
+                try:
+                    samples[series] = float(value)
+                except ValueError:
+                    pass
                 continue
             name, rest = line.split("_bucket{le=\"", 1)
             le, count = rest.split("\"} ")
             out.setdefault(name, []).append((float("inf") if le == "+Inf" else float(le), int(count)))
-        return out
+        return out, samples
 
     def wait_stats(self, pred, timeout):
         end = time.time() + timeout
@@ -205,6 +225,90 @@ def window_quantiles(h0, h1, name, qs=(0.5, 0.99), under=0.002):
     return out
 
 
+def metric_delta(m0, m1, name, **labels):
+    """Sum over a family's series (those with every given label="value") of what it counted between
+    two scrapes; None when the agent exports no such series."""
+    want = ['%s="%s"' % kv for kv in labels.items()]
+    keys = [k for k in m1 if (k == name or k.startswith(name + "{")) and all(w in k for w in want)]
+    if not keys:
+        return None
+    return sum(m1[k] - m0.get(k, 0) for k in keys)
+
+
+class Redis:
+    """A redis-server of the harness's own on a free loopback port, nothing persisted, and a
+    minimal RESP client to read its INFO (no Python Redis package needed)."""
+
+    def __init__(self, tmp):
+        self.port = free_port_block(1)
+        self.proc = subprocess.Popen(["redis-server", "--port", str(self.port), "--bind", "127.0.0.1",
+                                      "--save", "", "--appendonly", "no", "--dir", tmp,
+                                      "--logfile", os.path.join(tmp, "redis.log")],
+                                     stdout=subprocess.DEVNULL, stderr=open(os.path.join(tmp, "redis.err"), "w"))
+        self.calls = 0  # commands this client sent: INFO counts itself in commandstats
+        for _ in range(200):
+            try:
+                self.sock = socket.create_connection(("127.0.0.1", self.port), timeout=10)
+                break
+            except OSError:
+                if self.proc.poll() is not None:
+                    raise RuntimeError("redis-server exited: see %s" % os.path.join(tmp, "redis.log"))
+                time.sleep(0.05)
+        else:
+            raise RuntimeError("redis-server did not listen on port %d" % self.port)
+        self.f = self.sock.makefile("rb")
+        if self.command("PING") != "PONG":
+            raise RuntimeError("redis-server did not answer PING")
+
+    def command(self, *args):
+        self.sock.sendall(b"".join([b"*%d\r\n" % len(args)] +
+                                   [b"$%d\r\n%s\r\n" % (len(a.encode()), a.encode()) for a in args]))
+        self.calls += 1
+        line = self.f.readline()
+        if line[:1] == b"$":
+            n = int(line[1:])
+            return None if n < 0 else self.f.read(n + 2)[:-2].decode()
+        if line[:1] == b"-":
+            raise RuntimeError("redis: %s" % line[1:].decode().strip())
+        return line[1:].decode().strip()
+
+    def snapshot(self):
+        """Commands served so far by name, this client's own taken out, and CPU seconds (user + sys),
+        from one INFO (Redis >= 7 takes several sections in one call: both read at the same instant)."""
+        own = self.calls  # the INFO below is counted after it answers, so only the earlier ones show
+        cmds, info = {}, {}
+        for line in self.command("INFO", "commandstats", "cpu", "memory").splitlines():
+            key, sep, value = line.partition(":")
+            if not sep:
+                continue
+            if key.startswith("cmdstat_"):
+                stat = dict(kv.split("=", 1) for kv in value.split(","))
+                cmds[key[len("cmdstat_"):].upper()] = int(stat["calls"])
+            else:
+                info[key] = value
+        return {"own": own, "cmds": cmds, "cpu_s": float(info["used_cpu_sys"]) + float(info["used_cpu_user"]),
+                "used_memory": int(info.get("used_memory", 0))}
+
+    def stop(self):
+        self.sock.close()
+        self.proc.send_signal(signal.SIGTERM)
+        try:
+            self.proc.wait(20)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+
+
+def redis_window(r0, r1, elapsed):
+    """What Redis served between two snapshots: commands by name (the harness's own INFO calls taken
+    out), commands/s and CPU share of one core."""
+    by = {k: v - r0["cmds"].get(k, 0) for k, v in r1["cmds"].items()}
+    by["INFO"] = by.get("INFO", 0) - (r1["own"] - r0["own"])
+    by = {k: v for k, v in by.items() if v > 0}
+    total = sum(by.values())
+    return {"commands": total, "commands_per_s": total / elapsed, "by_command": by,
+            "cpu_core_share": (r1["cpu_s"] - r0["cpu_s"]) / elapsed, "used_memory_mib": r1["used_memory"] / 1048576}
+
+
 def drops(final, sim):
     """Every place an event or point can be lost, summed per place."""
     d = {"ring_full": 0, "decode_errors": 0, "records_dropped": 0, "export_points_dropped": 0,
@@ -250,26 +354,48 @@ def section_memory(build, out):
                                           "-" if bpl is None else "%.0f" % bpl, sum(r["drops"].values())))
 
 
-def section_carrier(build, out, seconds, window, agent_yaml=""):
+def section_carrier(build, out, seconds, window, agent_yaml="", store=None, loss_pct=None):
+    """store None: the agent's storage is whatever its environment says (FSAGENT_STORAGE_TYPE); "memory"
+    or "redis": set for this run, redis against a redis-server of this run's own."""
     ninst, calls = 20, 10000
     fssim_args = ["--calls", calls, "--cps", 1000, "--call-duration", 180, "--duration-jitter", 0.5,
                   "--rtcp-interval-ms", 5000, "--heartbeat", 20, "--codec", "PCMU"]
-    r = Run(build, ninst, fssim_args, agent_yaml=agent_yaml)
-    t0 = time.time()
-    # Ramp: 1000 calls/s per instance reach 10k in 10 s, spreading every leg's RTCP phase over the
-    # 5 s period; the first hangups come at 90 s (180 s x 0.5), then arrivals match departures.
-    start_window = max(seconds - window, 0)
-    time.sleep(start_window)
-    s0, cpu0, w0, (t0s, sw0) = r.stats(), proc_cpu_s(r.agent.pid), time.time(), thread_use(r.agent.pid)
-    h0 = r.histograms()
-    sim0 = proc_cpu_s(r.sim.pid)
-    time.sleep(window)
-    s1, cpu1, w1, (t1s, sw1) = r.stats(), proc_cpu_s(r.agent.pid), time.time(), thread_use(r.agent.pid)
-    h1 = r.histograms()
-    sim1 = proc_cpu_s(r.sim.pid)
-    load = os.getloadavg()[0]
-    rss = proc_rss_kib(r.agent.pid)
-    final, sim = r.stop()
+    if loss_pct is not None:
+        fssim_args += ["--loss-pct", loss_pct]
+    env, redis = None, None
+    if store is not None:
+        env = {k: v for k, v in os.environ.items()
+               if k != "FSAGENT_STORAGE_TYPE" and not k.startswith("FSAGENT_REDIS_")}
+        env["FSAGENT_STORAGE_TYPE"] = store
+    if store == "redis":
+        if not shutil.which("redis-server"):
+            print("\n### Carrier profile, storage: redis: not run, no redis-server "
+                  "(scripts/deps.sh --test installs it)")
+            return
+        redis = Redis(tempfile.mkdtemp(prefix="fsa-bench-redis-"))
+        env["FSAGENT_REDIS_HOST"], env["FSAGENT_REDIS_PORT"] = "127.0.0.1", str(redis.port)
+    try:
+        r = Run(build, ninst, fssim_args, agent_yaml=agent_yaml, agent_env=env)
+        t0 = time.time()
+        # Ramp: 1000 calls/s per instance reach 10k in 10 s, spreading every leg's RTCP phase over the
+        # 5 s period; the first hangups come at 90 s (180 s x 0.5), then arrivals match departures.
+        start_window = max(seconds - window, 0)
+        time.sleep(start_window)
+        s0, cpu0, w0, (t0s, sw0) = r.stats(), proc_cpu_s(r.agent.pid), time.time(), thread_use(r.agent.pid)
+        rs0 = redis.snapshot() if redis else None
+        h0, m0 = r.scrape()
+        sim0 = proc_cpu_s(r.sim.pid)
+        time.sleep(window)
+        s1, cpu1, w1, (t1s, sw1) = r.stats(), proc_cpu_s(r.agent.pid), time.time(), thread_use(r.agent.pid)
+        rs1 = redis.snapshot() if redis else None
+        h1, m1 = r.scrape()
+        sim1 = proc_cpu_s(r.sim.pid)
+        load = os.getloadavg()[0]
+        rss = proc_rss_kib(r.agent.pid)
+        final, sim = r.stop()
+    finally:
+        if redis:
+            redis.stop()
     elapsed = w1 - w0
     ev = (s1["events_processed"] - s0["events_processed"]) / elapsed if s0 and s1 else 0
     ex = final["export"] if final else {}
@@ -289,9 +415,24 @@ def section_carrier(build, out, seconds, window, agent_yaml=""):
         "fssim_core_share": round((sim1 - sim0) / elapsed, 3), "load_avg_1m": load,
         "threads_sleeps_per_s": {k: round((sw1.get(k, 0) - v) / elapsed) for k, v in sw0.items()},
     }
-    out["carrier"] = res
+    # Counted from the two /metrics scrapes, so over the window Redis is read over.
+    res.update({"storage": store or os.environ.get("FSAGENT_STORAGE_TYPE", "memory"), "loss_pct": loss_pct,
+                "window_start_s": start_window,
+                "events_received_window": metric_delta(m0, m1, "fsagent_events_received_total"),
+                "ring_full_window": metric_delta(m0, m1, "fsagent_events_dropped_total", cause="ring_full")})
+    if store is None:
+        out["carrier"] = res
+    else:
+        if redis:
+            res["redis"] = redis_window(rs0, rs1, elapsed)
+            res["redis_store_ops_window"] = {x: metric_delta(m0, m1, "fsagent_storage_redis_operations_total",
+                                                             result=x) for x in ("ok", "error", "dropped")}
+            res["redis_store_final"] = (final or {}).get("calc", {}).get("redis")
+        out.setdefault("carrier_stores", []).append(res)
     print("\n### Carrier profile: 20 instances x 10,000 concurrent calls, RTCP every 5 s per leg, "
-          "calls 180 s +-50 %%, measured %.0f s to %.0f s\n" % (start_window, seconds))
+          "calls 180 s +-50 %%, measured %.0f s to %.0f s%s%s\n" % (
+              start_window, seconds, ", storage: %s" % store if store else "",
+              ", fssim --loss-pct %g" % loss_pct if loss_pct is not None else ""))
     print("| figure | value |")
     print("|---|---:|")
     print("| live legs | %s |" % "{:,}".format(res["legs_active_end"] or 0))
@@ -318,6 +459,44 @@ def section_carrier(build, out, seconds, window, agent_yaml=""):
     print("| points exported / encoded | %s / %s |" % (res["points_exported"], res["points_encoded"]))
     for k, v in res["drops"].items():
         print("| drops: %s | %d |" % (k, v))
+
+
+def print_carrier_stores(rows):
+    """The carrier profile's runs side by side, one row per store, ready for README.md."""
+    if not rows:
+        return
+    print("\n### Carrier profile by store: 20 instances x 10,000 concurrent calls, measured %.0f s to %.0f s%s\n" % (
+        rows[0]["window_start_s"], rows[0]["seconds"],
+        ", fssim --loss-pct %g" % rows[0]["loss_pct"] if rows[0]["loss_pct"] is not None else ""))
+    print("| storage | events received in the window (/s) | drops: full lanes in the window; every counter, "
+          "whole run | fsagent CPU, share of one core | event age p99 in the window | Redis commands/s | "
+          "Redis commands per agent event | Redis CPU, share of one core | store operations dropped in the window "
+          "(Redis pipeline full) |")
+    print("|---|---:|---:|---:|---:|---:|---:|---:|---:|")
+    for x in rows:
+        ev, rd = x["events_received_window"], x.get("redis")
+        dropped = (x.get("redis_store_ops_window") or {}).get("dropped")
+        print("| %s | %s (%s) | %s; %s | %.1f %% | %s µs | %s | %s | %s | %s |" % (
+            x["storage"], "-" if ev is None else "{:,.0f}".format(ev),
+            "-" if ev is None else "{:,.0f}".format(ev / x["window_s"]),
+            "-" if x["ring_full_window"] is None else "{:,.0f}".format(x["ring_full_window"]),
+            "{:,}".format(sum(x["drops"].values())), 100 * x["cpu_core_share"], x["window_event_age"].get("p99"),
+            "{:,.0f}".format(rd["commands_per_s"]) if rd else "-",
+            "%.2f" % (rd["commands"] / ev) if rd and ev else "-",
+            "%.1f %%" % (100 * rd["cpu_core_share"]) if rd else "-",
+            "-" if dropped is None else "{:,.0f}".format(dropped)))
+    for x in rows:
+        rd = x.get("redis")
+        if not rd:
+            continue
+        top = sorted(rd["by_command"].items(), key=lambda kv: -kv[1])[:5]
+        ops = x["redis_store_ops_window"]
+        print("\nRedis commands in the window by name (top 5 of %d): %s. The agent's Redis store in the window: "
+              "operations ok / error / dropped (pipeline full) %s; Redis used_memory at the end %.0f MiB." % (
+                  len(rd["by_command"]), ", ".join("%s %s (%.1f %%)" % (k, "{:,}".format(v), 100 * v / rd["commands"])
+                                                   for k, v in top),
+                  " / ".join("-" if ops[k] is None else "{:,.0f}".format(ops[k]) for k in ("ok", "error", "dropped")),
+                  rd["used_memory_mib"]))
 
 
 def section_resume(build, out, ninst=4, calls=1000, rates=(200, 1000)):
@@ -381,8 +560,13 @@ def main():
     ap.add_argument("--runs", type=int, default=3)
     ap.add_argument("--carrier-seconds", type=float, default=150)
     ap.add_argument("--carrier-window", type=float, default=60)
+    ap.add_argument("--carrier-stores", help="comma list of memory, redis: the carrier profile once per store, "
+                    "then one table, a row per store (without it: one run, storage as FSAGENT_STORAGE_TYPE says)")
+    ap.add_argument("--loss-pct", type=float, help="fssim's synthetic packet loss percent in the carrier profile")
     ap.add_argument("--agent-yaml", default="", help="extra lines for the agent's engine: section (experiments)")
     a = ap.parse_args()
+    if a.carrier_stores and not set(a.carrier_stores.split(",")) <= {"memory", "redis"}:
+        ap.error("--carrier-stores: memory and/or redis")
     out = {"date": time.strftime("%Y-%m-%d"), "cpus": os.cpu_count()}
     for sec in a.sections.split(","):
         if sec == "ingest":
@@ -392,8 +576,12 @@ def main():
         elif sec == "resume":
             section_resume(a.build, out)
         elif sec == "carrier":
-            section_carrier(a.build, out, a.carrier_seconds, a.carrier_window, a.agent_yaml.replace('\\n', '\n'))
+            for store in a.carrier_stores.split(",") if a.carrier_stores else [None]:
+                section_carrier(a.build, out, a.carrier_seconds, a.carrier_window, a.agent_yaml.replace('\\n', '\n'),
+                                store, a.loss_pct)
+                sys.stdout.flush()
         sys.stdout.flush()
+    print_carrier_stores(out.get("carrier_stores"))
     if a.json:
         with open(a.json, "w") as f:
             json.dump(out, f, indent=1)
