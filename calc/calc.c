@@ -122,11 +122,39 @@
 #include "emodel.h"
 #include "labels.h"
 #include "ring/fsa_str.h"
+#include "ring/fsa_time.h"
 #include "snapshot.h"
 
 #define ENDED_SLOTS 4096u /* recently retired legs remembered (power of two) */
 #define ENDED_BITS 12
 #define RTT_CAP_MS 1e6 /* longer "RTTs" are garbage; keeps the float finite */
+
+/*
+ * What a persistent store holds of a leg, beside its record (which has no
+ * room left in its four cache lines): indexed like the table's pool, reset
+ * when a record is taken, allocated only with a persistent store.
+ */
+struct leg_store {
+    uint32_t labels, bases, jitter; /* digests of the labels and the bases as written last, and jitter_count */
+    uint32_t next;                  /* the next leg queued for the same instance, LS_END: none */
+    uint8_t flags;                  /* LS_* */
+};
+#define LS_END UINT32_MAX
+#define LS_QUEUED 0x01u  /* linked in an instance's list of legs to write (or in the round's) */
+#define LS_HELD 0x02u    /* the store may hold something of it: a delete is owed at its end */
+#define LS_LOADING 0x04u /* its load was asked for: the answer is awaited */
+#define LS_WANTED 0x08u  /* its load waits for room in the store's queue */
+#define LS_JITTER_DUE 0x10u /* its jitter goes with its next write (checkpoint, stop, reconnect) */
+
+#define STORE_DELS_MAX 4096u   /* deletes gathered between rounds; a full list is sent at once */
+#define ROUND_SLICE 256u       /* legs written per store tick (~0.5 ms): a round is spread between batches of events */
+#define CHECKPOINT_SLICE 1024u /* leg records looked at per store tick by the checkpoint walk */
+
+struct store_del {
+    uint16_t instance;
+    uint8_t n;
+    char uuid[FSA_UUID_MAX];
+};
 
 struct park_slot {
     uint64_t parked_ns;
@@ -159,6 +187,10 @@ enum counter {
     C_STORE_SAVES,
     C_STORE_DELETES,
     C_STORE_ERRORS,
+    C_STORE_ROUNDS,
+    C_STORE_DEFERRED,
+    C_STORE_LOADS_LATE,
+    C_STORE_LOADS_TIMEOUT,
     C_RECORDS,                                  /* [kind] */
     C_DROPPED = C_RECORDS + FSA_REC_KIND_COUNT, /* [kind] */
     C_COUNT = C_DROPPED + FSA_REC_KIND_COUNT
@@ -191,6 +223,25 @@ struct fsa_calc {
     void *request_ctx;
     uint64_t request_retry_ns; /* no label request before this (the last one found the lane full) */
     struct fsa_event_msg replay; /* the parked event being handled again */
+    /*
+     * Write-behind (persistent store only): legs with a change not yet
+     * written (each once: FSA_LEG_STORE_QUEUED; entries of legs retired since
+     * are skipped), the legs of one round sorted by instance, deletes owed,
+     * and legs whose load waits for room in the store's queue.
+     */
+    struct leg_store *ls; /* [max_legs] */
+    uint32_t nbuckets;    /* lists of queued legs: one per instance (the last also takes any higher id) */
+    uint32_t *qhead, *qtail, *rhead; /* [nbuckets] queued for the next round; the round's own */
+    uint32_t rbucket, rnode;         /* the round's position: list, next leg */
+    bool round_active;
+    bool ckpt_active; /* the checkpoint walk is under way, at ckpt_pos */
+    uint32_t ckpt_pos;
+    struct store_del *dels;
+    uint32_t ndels;
+    uint32_t *to_load, load_head, load_tail, load_cap; /* ring of pool indices */
+    uint64_t flush_ns, checkpoint_ns, next_round_ns, next_checkpoint_ns, store_epoch;
+    uint64_t tick_ns; /* clock of the last store tick (answers that end a wait use it) */
+    uint64_t final_deadline_ns; /* at stop: a full store is waited for until then */
     /* Written by the worker thread only (load + store, no RMW), read by anyone. */
     _Alignas(FSA_CACHELINE) atomic_uint_fast64_t ctr[C_COUNT];
 };
@@ -236,6 +287,10 @@ void fsa_calc_stats_read(const struct fsa_calc *c, struct fsa_calc_stats *o)
     o->store_saves = R(C_STORE_SAVES);
     o->store_deletes = R(C_STORE_DELETES);
     o->store_errors = R(C_STORE_ERRORS);
+    o->store_rounds = R(C_STORE_ROUNDS);
+    o->store_deferred = R(C_STORE_DEFERRED);
+    o->store_loads_late = R(C_STORE_LOADS_LATE);
+    o->store_loads_timeout = R(C_STORE_LOADS_TIMEOUT);
     for (int k = 0; k < FSA_REC_KIND_COUNT; k++) {
         o->records[k] = R(C_RECORDS + k);
         o->records_dropped[k] = R(C_DROPPED + k);
@@ -267,7 +322,31 @@ struct fsa_calc *fsa_calc_create(const struct fsa_calc_params *p)
     if (label_cap > FSA_LABELS_MAX_CAPACITY)
         label_cap = FSA_LABELS_MAX_CAPACITY;
     c->ended = calloc(ENDED_SLOTS, sizeof(*c->ended));
-    if (p->request_labels) {
+    c->store = p->store && p->store->ops ? *p->store : (struct fsa_store){&fsa_store_memory_ops, NULL};
+    c->persistent = c->store.ops->persistent;
+    if (c->persistent) {
+        c->load_cap = 2 * max_legs + 1024; /* live legs plus entries of legs retired before their turn */
+        c->to_load = malloc((size_t)c->load_cap * sizeof(*c->to_load));
+        c->dels = malloc(STORE_DELS_MAX * sizeof(*c->dels));
+        c->ls = malloc((size_t)max_legs * sizeof(*c->ls));
+        c->nbuckets = p->ninstances ? p->ninstances : 1;
+        c->qhead = malloc(c->nbuckets * sizeof(*c->qhead));
+        c->qtail = malloc(c->nbuckets * sizeof(*c->qtail));
+        c->rhead = malloc(c->nbuckets * sizeof(*c->rhead));
+        if (!c->ls || !c->qhead || !c->qtail || !c->rhead || !c->to_load || !c->dels) {
+            fsa_calc_destroy(c);
+            return NULL;
+        }
+        c->flush_ns = (uint64_t)(p->store_flush_ms ? p->store_flush_ms : FSA_CALC_DEFAULT_STORE_FLUSH_MS) * 1000000ull;
+        c->checkpoint_ns =
+            (uint64_t)(p->store_checkpoint_s ? p->store_checkpoint_s : FSA_CALC_DEFAULT_STORE_CHECKPOINT_S) *
+            1000000000ull;
+        for (uint32_t i = 0; i < max_legs; i++)
+            c->ls[i] = (struct leg_store){.next = LS_END};
+        for (uint32_t b = 0; b < c->nbuckets; b++)
+            c->qhead[b] = c->qtail[b] = c->rhead[b] = LS_END;
+    }
+    if (p->request_labels || c->persistent) {
         c->park = calloc(FSA_CALC_PARK_SLOTS, sizeof(*c->park)); /* pages untouched until a resume parks */
         if (!c->park) {
             fsa_calc_destroy(c);
@@ -285,8 +364,6 @@ struct fsa_calc *fsa_calc_create(const struct fsa_calc_params *p)
     c->output = p->output;
     c->emit = p->emit;
     c->emit_ctx = p->emit_ctx;
-    c->store = p->store && p->store->ops ? *p->store : (struct fsa_store){&fsa_store_memory_ops, NULL};
-    c->persistent = c->store.ops->persistent;
     c->snapshot = p->snapshot;
     c->ninstances = p->ninstances;
     c->plc = !p->emodel_no_plc;
@@ -302,6 +379,12 @@ void fsa_calc_destroy(struct fsa_calc *c)
     fsa_labels_destroy(&c->labels);
     free(c->ended);
     free(c->park);
+    free(c->qhead);
+    free(c->qtail);
+    free(c->rhead);
+    free(c->to_load);
+    free(c->dels);
+    free(c->ls);
     free(c);
 }
 
@@ -489,45 +572,419 @@ static void state_to_leg(struct fsa_calc *c, const struct fsa_leg_state *s, stru
     l->flags = (uint8_t)((l->flags & ~FSA_LEG_LEARNT) | (s->flags & FSA_LEG_LEARNT));
 }
 
+static inline struct leg_store *LS(const struct fsa_calc *c, const struct fsa_leg *l)
+{
+    return &c->ls[l - c->legs.legs];
+}
+
 static void store_load(struct fsa_calc *c, struct fsa_leg *l)
 {
-    if (!c->persistent || !c->store.ops->load)
+    if (!c->persistent)
         return;
-    struct fsa_leg_state s;
-    bump(c, C_STORE_LOADS);
-    int rc = c->store.ops->load(c->store.ctx, l->instance, l->uuid, l->uuid_len, &s);
-    if (rc < 0) {
+    /*
+     * Its events wait in the park until the answer (or label_wait_ns): a
+     * loss delta must not be computed before the stored base is known.
+     */
+    if (c->load_tail - c->load_head >= c->load_cap) {
+        bump(c, C_STORE_ERRORS); /* cannot happen: a live leg is queued once, and ticks drain the queue */
+        return;
+    }
+    LS(c, l)->flags |= LS_LOADING | LS_WANTED | LS_HELD;
+    l->flags |= FSA_LEG_LABELS_PENDING;
+    c->to_load[c->load_tail++ % c->load_cap] = (uint32_t)(l - c->legs.legs);
+}
+
+/* Digests of what a part of the store holds; 0 is kept for "never written". */
+static uint32_t digest(uint64_t h)
+{
+    h ^= h >> 33;
+    h *= 0xff51afd7ed558ccdull;
+    h ^= h >> 33;
+    return (uint32_t)h ? (uint32_t)h : 1u;
+}
+
+static uint32_t labels_digest(const struct fsa_leg *l)
+{
+    uint64_t h = fsa_hash64(l->call_id, strnlen(l->call_id, sizeof(l->call_id)));
+    uint64_t ip[4];
+    memcpy(ip, l->local_ip, 16);
+    memcpy(ip + 2, l->remote_ip, 16);
+    h ^= ((uint64_t)l->domain_id << 48 | (uint64_t)l->codec_id << 32 | l->codec_rate) * 0x9e3779b97f4a7c15ull;
+    h ^= (((uint64_t)l->direction << 24 | (uint64_t)l->domain_rank << 16 | (uint64_t)l->local_ip_family << 8 |
+           l->remote_ip_family | (uint64_t)(l->flags & FSA_LEG_LEARNT) << 32) +
+          l->a_leg_hash + l->created_us) *
+         0xc2b2ae3d27d4eb4full;
+    h ^= (ip[0] ^ ip[1] * 3 ^ ip[2] * 5 ^ ip[3] * 7) * 0x165667b19e3779f9ull;
+    return digest(h);
+}
+
+static uint32_t bases_digest(const struct fsa_leg *l)
+{
+    uint64_t h = ((uint64_t)l->rtcp[0].source_ssrc << 32 | (uint32_t)l->rtcp[0].last_lost) * 0x9e3779b97f4a7c15ull;
+    h ^= ((uint64_t)l->rtcp[1].source_ssrc << 32 | (uint32_t)l->rtcp[1].last_lost) * 0xc2b2ae3d27d4eb4full;
+    h ^= (uint64_t)(l->flags & (FSA_LEG_RTCP_RECV_OK | FSA_LEG_RTCP_SEND_OK)) << 8 | l->last_fraction;
+    return digest(h);
+}
+
+/* The parts of l that differ from what the store holds (jitter only if `checkpoint`). */
+static unsigned changed_parts(const struct fsa_calc *c, const struct fsa_leg *l, bool checkpoint)
+{
+    unsigned parts = 0;
+    if (labels_digest(l) != LS(c, l)->labels)
+        parts |= FSA_STORE_PART_LABELS;
+    if (bases_digest(l) != LS(c, l)->bases)
+        parts |= FSA_STORE_PART_BASES;
+    if (checkpoint && l->jitter_count != LS(c, l)->jitter)
+        parts |= FSA_STORE_PART_JITTER;
+    return parts;
+}
+
+/* Queues the leg at pool index idx for the next round, in its instance's list (once: LS_QUEUED). */
+static void queue_leg(struct fsa_calc *c, uint32_t idx, uint16_t instance)
+{
+    struct leg_store *s = &c->ls[idx];
+    if (s->flags & LS_QUEUED)
+        return;
+    s->flags |= LS_QUEUED;
+    s->next = LS_END;
+    uint32_t b = instance < c->nbuckets ? instance : c->nbuckets - 1;
+    if (c->qtail[b] == LS_END)
+        c->qhead[b] = idx;
+    else
+        c->ls[c->qtail[b]].next = idx;
+    c->qtail[b] = idx;
+}
+
+/* After an event changed l: queued for the next round if its labels or bases differ from the store's. */
+static void store_save(struct fsa_calc *c, struct fsa_leg *l)
+{
+    if (!c->persistent || (LS(c, l)->flags & LS_QUEUED))
+        return;
+    if (changed_parts(c, l, (LS(c, l)->flags & LS_JITTER_DUE) != 0))
+        queue_leg(c, (uint32_t)(l - c->legs.legs), l->instance);
+}
+
+/* Marks l's jitter for the next round if it changed since written (checkpoint, stop, reconnect). */
+static void store_jitter_due(struct fsa_calc *c, struct fsa_leg *l)
+{
+    if (l->jitter_count != LS(c, l)->jitter && !(LS(c, l)->flags & LS_LOADING))
+        LS(c, l)->flags |= LS_JITTER_DUE;
+    store_save(c, l);
+}
+
+static void store_send_dels(struct fsa_calc *c);
+
+/*
+ * The leg ended: whatever the store holds of it goes at the next round. A
+ * leg never in the table (its first event was its hangup) may have been
+ * stored by an earlier agent. (Its record may still be linked in a round's
+ * list: the round skips it, and a leg that takes the record over keeps the
+ * link, fsa_calc_process.)
+ */
+static void store_del(struct fsa_calc *c, const struct fsa_leg *l, bool in_table)
+{
+    if (!c->persistent || (in_table && !(LS(c, l)->flags & LS_HELD)))
+        return;
+    if (c->ndels == STORE_DELS_MAX)
+        store_send_dels(c);
+    if (c->ndels == STORE_DELS_MAX) { /* the store refused them all: this one is left to the TTL */
         bump(c, C_STORE_ERRORS);
-    } else if (rc > 0) {
-        bump(c, C_STORE_HITS);
-        state_to_leg(c, &s, l);
+        return;
+    }
+    struct store_del *d = &c->dels[c->ndels++];
+    d->instance = l->instance;
+    d->n = l->uuid_len;
+    memcpy(d->uuid, l->uuid, l->uuid_len);
+}
+
+static int cmp_del(const void *a, const void *b)
+{
+    const struct store_del *x = a, *y = b;
+    return (x->instance > y->instance) - (x->instance < y->instance);
+}
+
+/* The store reconnected: what it was sent before may be lost, so every leg is written again. */
+static void store_requeue_all(struct fsa_calc *c)
+{
+    struct fsa_leg_table *t = &c->legs;
+    for (uint32_t i = 0; i < t->high; i++) {
+        struct fsa_leg *l = &t->legs[i];
+        if (!l->uuid_len)
+            continue;
+        LS(c, l)->labels = LS(c, l)->bases = 0;
+        LS(c, l)->jitter = l->jitter_count + 1;
+        store_jitter_due(c, l);
     }
 }
 
-static void store_save(struct fsa_calc *c, const struct fsa_leg *l)
+/* The deletes gathered so far, grouped by instance; what the store refuses stays for the next round. */
+static void store_send_dels(struct fsa_calc *c)
 {
-    if (!c->persistent || !c->store.ops->save)
-        return;
-    struct fsa_leg_state s;
-    leg_to_state(c, l, &s);
-    bump(c, C_STORE_SAVES);
-    if (c->store.ops->save(c->store.ctx, &s) < 0)
-        bump(c, C_STORE_ERRORS);
+    qsort(c->dels, c->ndels, sizeof(*c->dels), cmp_del);
+    uint32_t d = 0;
+    for (; d < c->ndels; d++) {
+        int rc = c->store.ops->del(c->store.ctx, c->dels[d].instance, c->dels[d].uuid, c->dels[d].n);
+        if (rc == -EAGAIN) {
+            bump(c, C_STORE_DEFERRED);
+            break;
+        }
+        bump(c, C_STORE_DELETES);
+        if (rc < 0) {
+            bump(c, C_STORE_ERRORS);
+            break;
+        }
+    }
+    memmove(c->dels, c->dels + d, (c->ndels - d) * sizeof(*c->dels));
+    c->ndels -= d;
+    c->store.ops->round_end(c->store.ctx);
 }
 
-static void store_del(struct fsa_calc *c, const struct fsa_leg *l)
+/*
+ * A write round begins: it takes the queued legs, one list per instance (so
+ * the store makes one command per instance of them), and new changes queue
+ * for the next round. O(instances): the work is in the steps.
+ */
+static void store_round_start(struct fsa_calc *c)
 {
-    if (!c->persistent || !c->store.ops->del)
-        return;
-    bump(c, C_STORE_DELETES);
-    if (c->store.ops->del(c->store.ctx, l->instance, l->uuid, l->uuid_len) < 0)
-        bump(c, C_STORE_ERRORS);
+    uint64_t epoch = c->store.ops->epoch(c->store.ctx);
+    if (epoch != c->store_epoch) {
+        if (c->store_epoch)
+            store_requeue_all(c);
+        c->store_epoch = epoch;
+    }
+    bump(c, C_STORE_ROUNDS);
+    for (uint32_t b = 0; b < c->nbuckets; b++) {
+        c->rhead[b] = c->qhead[b];
+        c->qhead[b] = c->qtail[b] = LS_END;
+    }
+    c->rbucket = 0;
+    c->rnode = c->rhead[0];
+    c->round_active = true;
 }
 
-void fsa_calc_flush(struct fsa_calc *c)
+/* The next leg of the round (pool index), unlinked, or LS_END when the round has none left. */
+static uint32_t round_next(struct fsa_calc *c)
 {
-    if (c->persistent && c->store.ops->flush)
-        c->store.ops->flush(c->store.ctx);
+    while (c->rnode == LS_END) {
+        if (c->rbucket + 1 >= c->nbuckets)
+            return LS_END;
+        c->rnode = c->rhead[++c->rbucket];
+    }
+    uint32_t idx = c->rnode;
+    struct leg_store *s = &c->ls[idx];
+    c->rnode = s->next;
+    s->next = LS_END;
+    s->flags &= (uint8_t)~LS_QUEUED;
+    return idx;
+}
+
+/* Whether any leg is queued for the next round. */
+static bool store_queued(const struct fsa_calc *c)
+{
+    for (uint32_t b = 0; b < c->nbuckets; b++)
+        if (c->qhead[b] != LS_END)
+            return true;
+    return false;
+}
+
+/* Whether the round has legs left (moves to the next non-empty list, unlinks nothing). */
+static bool round_left(struct fsa_calc *c)
+{
+    while (c->rnode == LS_END && c->rbucket + 1 < c->nbuckets)
+        c->rnode = c->rhead[++c->rbucket];
+    return c->rnode != LS_END;
+}
+
+/*
+ * Up to `budget` legs of the round go to the store, between batches of
+ * events, so a round of 100k legs never holds a worker's lanes up. A leg is
+ * written as it is when its turn comes: the labels and bases that differ
+ * from the store's, and its jitter when due (checkpoint). A leg waiting for
+ * its load is not written (it would overwrite the stored base): it queues
+ * for the next round. When the store refuses (no room, or down), the rest
+ * queues for the next round. true: the round is over.
+ */
+static bool store_round_step(struct fsa_calc *c, uint32_t budget)
+{
+    struct fsa_leg *legs = c->legs.legs;
+    bool refused = false;
+    uint32_t idx;
+    while (budget && !refused && (idx = round_next(c)) != LS_END) {
+        struct fsa_leg *l = &legs[idx];
+        struct leg_store *s = &c->ls[idx];
+        if (!l->uuid_len)
+            continue; /* ended since it was queued */
+        if (s->flags & LS_LOADING) {
+            queue_leg(c, idx, l->instance);
+            continue;
+        }
+        unsigned parts = changed_parts(c, l, (s->flags & LS_JITTER_DUE) != 0);
+        if (!parts)
+            continue;
+        budget--;
+        struct fsa_leg_state st;
+        leg_to_state(c, l, &st);
+        int rc = c->store.ops->save(c->store.ctx, &st, parts);
+        if (rc == -EAGAIN && c->final_deadline_ns && fsa_clock_ns(CLOCK_MONOTONIC) < c->final_deadline_ns) {
+            /* At stop: wait for the store to take more rather than start round after round. */
+            c->store.ops->drain(c->store.ctx, c->final_deadline_ns, NULL, NULL);
+            rc = c->store.ops->save(c->store.ctx, &st, parts);
+        }
+        if (rc == -EAGAIN) {
+            bump(c, C_STORE_DEFERRED);
+        } else {
+            bump(c, C_STORE_SAVES); /* handed to the store, which counts how each ended */
+            if (rc < 0)
+                bump(c, C_STORE_ERRORS);
+        }
+        if (rc < 0) {
+            refused = true;
+            queue_leg(c, idx, l->instance);
+            break;
+        }
+        s->flags |= LS_HELD;
+        if (parts & FSA_STORE_PART_LABELS)
+            s->labels = labels_digest(l);
+        if (parts & FSA_STORE_PART_BASES)
+            s->bases = bases_digest(l);
+        if (parts & FSA_STORE_PART_JITTER) {
+            s->jitter = l->jitter_count;
+            s->flags &= (uint8_t)~LS_JITTER_DUE;
+        }
+    }
+    if (refused) /* the next round tries again */
+        while ((idx = round_next(c)) != LS_END)
+            if (legs[idx].uuid_len)
+                queue_leg(c, idx, legs[idx].instance);
+    if (round_left(c))
+        return false;
+    c->round_active = false;
+    store_send_dels(c);
+    return true;
+}
+
+/* A slice of the checkpoint walk: legs whose jitter changed since written get it written at the next round. */
+static void store_checkpoint_step(struct fsa_calc *c, uint32_t budget)
+{
+    struct fsa_leg_table *t = &c->legs;
+    for (; c->ckpt_pos < t->high && budget; c->ckpt_pos++, budget--)
+        if (t->legs[c->ckpt_pos].uuid_len)
+            store_jitter_due(c, &t->legs[c->ckpt_pos]);
+    if (c->ckpt_pos >= t->high)
+        c->ckpt_active = false;
+}
+
+static void emit_leg_up_at(struct fsa_calc *c, struct fsa_leg *l, uint64_t time_us, uint64_t ingest_ns);
+static bool labelled(const struct fsa_leg *l);
+static void ask_labels(struct fsa_calc *c, struct fsa_leg *l, uint64_t now_ns);
+static void unpark_leg(struct fsa_calc *c, const struct fsa_leg_key *k);
+
+/* A load's answer (store.h): the leg takes the stored state, then asks FreeSWITCH if still unlabelled. */
+static void store_loaded(void *arg, const struct fsa_leg_state *st, int result)
+{
+    struct fsa_calc *c = arg;
+    size_t n = strnlen(st->uuid, sizeof(st->uuid));
+    struct fsa_leg_key k = fsa_leg_key_make(st->instance, st->uuid, n);
+    struct fsa_leg *l = n ? fsa_leg_table_find(&c->legs, &k) : NULL;
+    if (!l || !(LS(c, l)->flags & LS_LOADING)) {
+        bump(c, C_STORE_LOADS_LATE); /* it stopped waiting (hangup, or label_wait_ms): its own events rule now */
+        return;
+    }
+    LS(c, l)->flags &= (uint8_t)~(LS_LOADING | LS_WANTED);
+    if (result == FSA_STORE_LOAD_FAILED)
+        bump(c, C_STORE_ERRORS);
+    if (result == FSA_STORE_LOAD_HIT || result == FSA_STORE_LOAD_HIT_OLD) {
+        bump(c, C_STORE_HITS);
+        state_to_leg(c, st, l);
+        if (result == FSA_STORE_LOAD_HIT) { /* the store holds exactly this: nothing to write back */
+            LS(c, l)->labels = labels_digest(l);
+            LS(c, l)->bases = bases_digest(l);
+            LS(c, l)->jitter = l->jitter_count;
+        }
+    }
+    store_save(c, l);
+    if (!(l->flags & FSA_LEG_LABELS_PENDING))
+        return;
+    l->flags &= (uint8_t)~FSA_LEG_LABELS_PENDING;
+    ask_labels(c, l, c->tick_ns); /* unlabelled: a uuid_dump, and the events keep waiting */
+    if (l->flags & FSA_LEG_LABELS_PENDING)
+        return;
+    unpark_leg(c, &k);
+    if (!(l->flags & FSA_LEG_COUNTED))
+        emit_leg_up_at(c, l, (uint64_t)(fsa_clock_ns(CLOCK_REALTIME) / 1000), 0); /* listed only: counted now */
+}
+
+/* Loads that wait go to the store while it has room; one refused for good ends that leg's wait. */
+static void store_start_loads(struct fsa_calc *c)
+{
+    while (c->load_head != c->load_tail) {
+        uint32_t idx = c->to_load[c->load_head % c->load_cap];
+        struct fsa_leg *l = &c->legs.legs[idx];
+        if (l->uuid_len && (LS(c, l)->flags & LS_WANTED)) {
+            int rc = c->store.ops->load(c->store.ctx, l->instance, l->uuid, l->uuid_len);
+            if (rc == -EAGAIN)
+                return;
+            bump(c, C_STORE_LOADS); /* handed to the store (which counts how each ended) */
+            LS(c, l)->flags &= (uint8_t)~LS_WANTED;
+            if (rc < 0) {
+                struct fsa_leg_state st = {.instance = l->instance};
+                memcpy(st.uuid, l->uuid, l->uuid_len);
+                store_loaded(c, &st, FSA_STORE_LOAD_FAILED);
+            }
+        }
+        c->load_head++;
+    }
+}
+
+void fsa_calc_store_tick(struct fsa_calc *c, uint64_t now_ns)
+{
+    if (!c->persistent)
+        return;
+    c->tick_ns = now_ns;
+    store_start_loads(c);
+    c->store.ops->poll(c->store.ctx, store_loaded, c);
+    if (!c->ckpt_active && now_ns >= c->next_checkpoint_ns) {
+        c->next_checkpoint_ns = now_ns + c->checkpoint_ns;
+        c->ckpt_active = true;
+        c->ckpt_pos = 0;
+    }
+    if (c->ckpt_active)
+        store_checkpoint_step(c, CHECKPOINT_SLICE);
+    if (!c->round_active && now_ns >= c->next_round_ns) {
+        c->next_round_ns = now_ns + c->flush_ns;
+        store_round_start(c);
+    }
+    if (c->round_active)
+        store_round_step(c, ROUND_SLICE);
+}
+
+bool fsa_calc_store_busy(const struct fsa_calc *c)
+{
+    return c->persistent && (c->round_active || c->ckpt_active || c->load_head != c->load_tail || c->store.ops->busy(c->store.ctx));
+}
+
+void fsa_calc_store_final(struct fsa_calc *c, uint64_t deadline_ns)
+{
+    if (!c->persistent)
+        return;
+    c->tick_ns = fsa_clock_ns(CLOCK_MONOTONIC);
+    c->final_deadline_ns = deadline_ns;
+    c->store.ops->poll(c->store.ctx, store_loaded, c);
+    if (c->round_active)
+        store_round_step(c, UINT32_MAX); /* the round under way ends first: rounds do not nest */
+    /* Every leg with any change, jitter included, in rounds until all were taken or the store stops taking them. */
+    struct fsa_leg_table *t = &c->legs;
+    for (uint32_t i = 0; i < t->high; i++)
+        if (t->legs[i].uuid_len)
+            store_jitter_due(c, &t->legs[i]);
+    c->ckpt_active = false;
+    for (int rounds = 0; rounds < 8 && fsa_clock_ns(CLOCK_MONOTONIC) < deadline_ns; rounds++) {
+        store_round_start(c);
+        store_round_step(c, UINT32_MAX);
+        c->store.ops->drain(c->store.ctx, deadline_ns, store_loaded, c);
+        if (!c->ndels && !store_queued(c))
+            break;
+    }
 }
 
 /* ---- records ----------------------------------------------------------------------------------------------- */
@@ -591,9 +1048,9 @@ static void fill_labels(const struct fsa_calc *c, const struct fsa_leg *l, struc
               outbound ? l->remote_ip_family : l->local_ip_family);
 }
 
-static void emit_leg_up(struct fsa_calc *c, struct fsa_leg *l, const struct fsa_event_msg *m)
+static void emit_leg_up_at(struct fsa_calc *c, struct fsa_leg *l, uint64_t time_us, uint64_t ingest_ns)
 {
-    struct fsa_metric_record *r = rec_begin(c, FSA_REC_LEG_UP, m->event_time_us, m->ingest_ns);
+    struct fsa_metric_record *r = rec_begin(c, FSA_REC_LEG_UP, time_us, ingest_ns);
     if (!r)
         return; /* retried at the leg's next event */
     l->up_domain_id = l->domain_id;
@@ -604,6 +1061,11 @@ static void emit_leg_up(struct fsa_calc *c, struct fsa_leg *l, const struct fsa_
     fill_labels(c, l, &r->labels, l->up_direction, true);
     rec_commit(c, r);
     l->flags |= FSA_LEG_COUNTED;
+}
+
+static void emit_leg_up(struct fsa_calc *c, struct fsa_leg *l, const struct fsa_event_msg *m)
+{
+    emit_leg_up_at(c, l, m->event_time_us, m->ingest_ns);
 }
 
 static void emit_leg_down(struct fsa_calc *c, const struct fsa_leg *l, struct fsa_str cause, uint64_t time_us,
@@ -671,7 +1133,7 @@ static void retire(struct fsa_calc *c, struct fsa_leg *l, const struct fsa_leg_k
     fsa_labels_release(&c->labels, l->codec_id);
     fsa_labels_release(&c->labels, l->up_codec_id);
     l->domain_id = l->up_domain_id = l->codec_id = l->up_codec_id = 0;
-    store_del(c, l);
+    store_del(c, l, in_table);
     remember_ended(c, k);
     if (in_table) {
         fsa_leg_table_remove(&c->legs, l);
@@ -839,8 +1301,8 @@ static void process_hangup(struct fsa_calc *c, const struct fsa_event_msg *m, co
         tmp.instance = k->instance;
         tmp.created_us = m->event_time_us;
         l = &tmp;
-        store_load(c, l);
-        bump(c, C_LEGS_CREATED);
+        /* Nothing to load: the hangup carries the leg's statistics (what an earlier agent stored goes, retire()). */
+            bump(c, C_LEGS_CREATED);
     }
     l->last_seen_ns = now_ns;
     apply_channel(c, l, &m->u.chan);
@@ -950,7 +1412,13 @@ static void unpark_leg(struct fsa_calc *c, const struct fsa_leg_key *k)
 static void end_wait(struct fsa_calc *c, struct fsa_leg *l, const struct fsa_leg_key *k, int why)
 {
     l->flags &= (uint8_t)~FSA_LEG_LABELS_PENDING;
-    bump(c, why);
+    if (c->ls && (LS(c, l)->flags & LS_LOADING)) {
+        /* It waited for the store, not for FreeSWITCH: a late answer is ignored (its own events rule now). */
+        LS(c, l)->flags &= (uint8_t)~(LS_LOADING | LS_WANTED);
+        why = why == C_LABELS_TIMEOUT ? C_STORE_LOADS_TIMEOUT : -1;
+    }
+    if (why >= 0)
+        bump(c, why);
     unpark_leg(c, k);
 }
 
@@ -1083,6 +1551,11 @@ static void process_keyed(struct fsa_calc *c, const struct fsa_event_msg *m, con
         if (!l) {
             bump(c, C_LEGS_REFUSED);
             return;
+        }
+        if (c->ls) { /* a record still linked in a write list (its leg ended) stays linked: the new leg takes its turn */
+            struct leg_store *s = LS(c, l);
+            *s = (s->flags & LS_QUEUED) ? (struct leg_store){.next = s->next, .flags = LS_QUEUED}
+                                        : (struct leg_store){.next = LS_END};
         }
         l->created_us = m->event_time_us;
         /*

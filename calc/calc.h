@@ -59,7 +59,17 @@ struct fsa_calc_params {
     void *request_ctx;
     unsigned label_wait_ms;
     bool emodel_no_plc;            /* emodel.plc: false (Bpl without concealment); zero = the default, plc */
+    /*
+     * A persistent store is written behind: the labels and delta bases that
+     * changed, once per store_flush_ms (0: FSA_CALC_DEFAULT_STORE_FLUSH_MS),
+     * jitter accumulators at most every store_checkpoint_s (0: the default).
+     */
+    unsigned store_flush_ms;
+    unsigned store_checkpoint_s;
 };
+
+#define FSA_CALC_DEFAULT_STORE_FLUSH_MS 1000
+#define FSA_CALC_DEFAULT_STORE_CHECKPOINT_S 30
 
 #define FSA_CALC_DEFAULT_LABEL_WAIT_MS 3000
 #define FSA_CALC_PARK_SLOTS 4096 /* events waiting for their leg's labels, per calculator */
@@ -88,7 +98,15 @@ struct fsa_calc_stats {
     uint64_t labels_full;                         /* labels left empty: label table full */
     uint64_t records[FSA_REC_KIND_COUNT];         /* published (or handed to the sink) per kind */
     uint64_t records_dropped[FSA_REC_KIND_COUNT]; /* output lane full, per kind */
+    /*
+     * Persistent store: loads asked, found (either format), leg writes and
+     * deletes handed to the store, refusals (store down, bad answer), write
+     * rounds, writes put off to the next round (no room), legs whose events
+     * stopped waiting for their load after label_wait_ms, answers that came
+     * after the leg stopped waiting.
+     */
     uint64_t store_loads, store_hits, store_saves, store_deletes, store_errors;
+    uint64_t store_rounds, store_deferred, store_loads_timeout, store_loads_late;
 };
 
 struct fsa_calc;
@@ -118,8 +136,18 @@ unsigned fsa_calc_sweep(struct fsa_calc *c, uint64_t now_ns, uint64_t now_unix_u
 /* At stop: every event still waiting for labels goes through now, without them. */
 void fsa_calc_release_parked(struct fsa_calc *c, uint64_t now_ns);
 
-/* Idle hook: lets the store send what it queued. */
-void fsa_calc_flush(struct fsa_calc *c);
+/*
+ * The persistent store's clock, from the worker loop (often: it reads the
+ * clock only through now_ns and does I/O only when due): hands the store the
+ * loads that wait, reads its answers without waiting (a leg whose state came
+ * back stops waiting) and, once per flush interval, writes what changed.
+ * Nothing with a memory store.
+ */
+void fsa_calc_store_tick(struct fsa_calc *c, uint64_t now_ns);
+/* true while the store has answers to come: the worker sleeps briefly instead of its idle wait. */
+bool fsa_calc_store_busy(const struct fsa_calc *c);
+/* At stop (after the last event): writes every change of every leg, jitter included, and waits for the store until deadline_ns. */
+void fsa_calc_store_final(struct fsa_calc *c, uint64_t deadline_ns);
 
 /* Records published on the output lane since the last call: > 0 means ring the consumer's doorbell. */
 unsigned fsa_calc_take_published(struct fsa_calc *c);

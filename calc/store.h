@@ -2,23 +2,18 @@
  * store: where a leg's persistent fields may also live, besides the worker.
  *
  * contract.md: `memory` (default) keeps leg state only in the calculator
- * workers; `redis` also writes it to Redis (hash per leg, 24 h TTL, refreshed
- * on update) so another agent can carry on after a restart or failover. This
- * is the seam the Redis back end plugs into; the memory back end persists
- * nothing.
+ * workers; `redis` also writes what a resume needs (labels, RTCP delta
+ * bases, jitter accumulators) so another agent can carry on after a restart
+ * or failover. This is the seam the Redis back end plugs into; the memory
+ * back end persists nothing.
  *
- * When the worker calls it (calc.c):
- *   load    when an event other than CHANNEL_CREATE (a leg's first event,
- *           so nothing can be stored for it) names a leg the table does not
- *           hold, before the leg is created: a hit seeds the new record
- *           (labels, RTCP delta bases, jitter accumulators), so loss deltas
- *           do not restart at 0 after a failover.
- *   save    after an event changed a live leg (at most once per event).
- *   del     when the leg is retired (CHANNEL_HANGUP_COMPLETE or TTL expiry).
- * A back end must not block the worker for long: the Redis one is expected
- * to pipeline saves and deletes and bound a load by its configured timeout;
- * a failure is returned, counted by the worker, and the worker carries on
- * from memory (contract: "If Redis is down, the agent keeps working").
+ * Writes are behind (calc.c): the worker marks a leg dirty when one of its
+ * parts changed and, once per flush interval, hands the store the parts that
+ * changed (jitter at most every checkpoint interval), grouped by instance,
+ * then ends the round; the store coalesces them into few commands. Loads
+ * never wait: load() queues the question and poll() hands each answer to a
+ * callback later, on the worker's thread; meanwhile the leg's events wait in
+ * the worker's park. Nothing here blocks except drain(), used at stop.
  *
  * Thread contract: one store context per worker, called only from that
  * worker's thread (each worker owns its Redis connection): no locks.
@@ -61,6 +56,25 @@ struct fsa_leg_state {
     struct fsa_leg_rtcp rtcp[2];
 };
 
+/* Parts of a leg's state, written separately: each only when it changed. */
+enum {
+    FSA_STORE_PART_LABELS = 1u, /* call_id, domain, codec, direction, media IPs, a leg, created, learnt */
+    FSA_STORE_PART_BASES = 2u,  /* RTCP delta bases of both directions, last fraction */
+    FSA_STORE_PART_JITTER = 4u, /* jitter accumulators and last RTT */
+    FSA_STORE_PART_ALL = 7u,
+};
+
+/* Results of a load, as passed to fsa_store_loaded_fn. */
+enum {
+    FSA_STORE_LOAD_FAILED = -1, /* Redis down or slow, or the answer could not be read (counted by the store) */
+    FSA_STORE_LOAD_MISS = 0,
+    FSA_STORE_LOAD_HIT = 1,     /* the current format */
+    FSA_STORE_LOAD_HIT_OLD = 2, /* a previous format: the caller should write every part again */
+};
+
+/* A load's answer. state->instance and state->uuid are the key asked for; the rest is filled on a hit. */
+typedef void (*fsa_store_loaded_fn)(void *arg, const struct fsa_leg_state *state, int result);
+
 struct fsa_store_ops {
     const char *name;
     /*
@@ -68,14 +82,22 @@ struct fsa_store_ops {
      * building fsa_leg_state altogether.
      */
     bool persistent;
-    /* 1 and *out filled when found, 0 when not, -errno on failure. */
-    int (*load)(void *ctx, uint16_t instance, const char *uuid, size_t uuid_len, struct fsa_leg_state *out);
-    /* 0 or -errno. May queue: the state is copied before it returns. */
-    int (*save)(void *ctx, const struct fsa_leg_state *state);
-    /* 0 or -errno. */
+    /* Queues a load; its answer comes through poll(). 0, or -errno: no answer will come (counted). */
+    int (*load)(void *ctx, uint16_t instance, const char *uuid, size_t uuid_len);
+    /* Queues a write of `parts` (FSA_STORE_PART_*). 0; -EAGAIN: no room now, keep it for a later round; -errno. */
+    int (*save)(void *ctx, const struct fsa_leg_state *state, unsigned parts);
+    /* Queues the removal of a leg's state. 0, -EAGAIN or -errno as save. */
     int (*del)(void *ctx, uint16_t instance, const char *uuid, size_t uuid_len);
-    /* Called when the worker is idle: send what was queued. May be NULL. */
-    void (*flush)(void *ctx);
+    /* The round's saves and deletes are complete: send them (with the TTL refresh). */
+    void (*round_end)(void *ctx);
+    /* Never blocks: sends, reads answers (each finished load goes to loaded), reconnects when due. */
+    void (*poll)(void *ctx, fsa_store_loaded_fn loaded, void *arg);
+    /* true while loads or writes await an answer: the worker polls again soon instead of sleeping long. */
+    bool (*busy)(void *ctx);
+    /* Connections made so far: a change means earlier writes may be lost, so the worker writes everything again. */
+    uint64_t (*epoch)(void *ctx);
+    /* At stop: sends everything queued and waits for the answers until deadline_ns (monotonic). */
+    void (*drain)(void *ctx, uint64_t deadline_ns, fsa_store_loaded_fn loaded, void *arg);
 };
 
 struct fsa_store {

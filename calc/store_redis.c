@@ -1,67 +1,71 @@
 /*
- * store_redis: a worker's leg state, mirrored to Redis (store.h, store_redis.h).
+ * store_redis: what a worker's legs need for a resume, mirrored to Redis
+ * behind the worker (store.h, store_redis.h).
  *
- * Key layout. One hash per leg:
- *     <key_prefix><instance name>:<Unique-ID>     e.g. fsagent:leg:fs1:b0c6292b-0197-...
- * The instance name keeps two FreeSWITCH servers' Unique-IDs apart and lets
- * several agents share one Redis. Every save rewrites every field (HSET) and
- * refreshes the TTL (EXPIRE ttl_s, 24 h by default); a retired leg is DELeted.
- * Fields are text, readable with HGETALL (units as in struct fsa_leg_state):
- *   instance, uuid          the key's parts, for people (a load trusts the key)
- *   call_id, domain, codec  strings, "" = not known
- *   direction               unknown | inbound | outbound
- *   domain_source           none | variable_domain_name | sip_from_host | sip_to_host
- *   codec_rate              Hz (0 = not known)
- *   local_ip, remote_ip     IPv4 or IPv6 text, "" = not known
- *   a_leg_hash              16 hex digits: fsa_hash64 of the A leg's Unique-ID (0: this is an A leg)
- *   created_us              µs since the epoch of the leg's first event
- *   jitter_count            RTCP report blocks seen, both directions
- *   jitter_sum_ms, jitter_min_ms, jitter_max_ms, last_rtt_ms
- *                           ms, decimal text that reads back to the same double
- *                           (k/10^6 exactly as such, else %.16g or %.17g)
- *   last_fraction           0..255 (x/256 = loss fraction of the last report)
- *   rtcp_in_valid, rtcp_in_ssrc, rtcp_in_lost
- *                           delta base of RECV_RTCP_MESSAGE reports (the inbound
- *                           series): 1 when set, source SSRC (8 hex digits),
- *                           last cumulative Lost as int32
- *   rtcp_out_valid, rtcp_out_ssrc, rtcp_out_lost   the same for SEND_RTCP_MESSAGE
+ * Key layout (format version 2). One hash per FreeSWITCH instance:
+ *     <key_prefix>v2:<instance name>              e.g. fsagent:leg:v2:fs1
+ * with field _v = "2" (written with every HSET: the format version) and
+ * three fields per leg, each written only when that part changed:
+ *   <Unique-ID>:l   labels: call_id, direction, domain, domain_source, codec,
+ *                   codec_rate, local_ip, remote_ip, a_leg_hash, created_us, learnt
+ *   <Unique-ID>:b   RTCP delta bases: rtcp_in_valid, rtcp_in_ssrc, rtcp_in_lost,
+ *                   rtcp_out_valid, rtcp_out_ssrc, rtcp_out_lost, last_fraction
+ *   <Unique-ID>:j   jitter: jitter_count, jitter_sum_ms, jitter_min_ms,
+ *                   jitter_max_ms, last_rtt_ms
+ * A value is name/value netstrings ("7:call_id,12:abc@example,"): any byte
+ * of a Call-ID survives, and names a load does not know are skipped, so a
+ * later version may add fields. Values are text, units as in struct
+ * fsa_leg_state:
+ *   direction       unknown | inbound | outbound
+ *   domain_source   none | variable_domain_name | sip_from_host | sip_to_host
+ *   local_ip, ...   IPv4 or IPv6 text, "" = not known
+ *   a_leg_hash      16 hex digits; *_ssrc 8 hex digits; *_lost as int32
+ *   doubles         decimal text that reads back to the same double
+ *   flags           1 or 0
  * An enum value without a name is written in decimal; a load reads both.
- * Fields a load does not know are ignored and missing ones read as zero, so
- * a later version may add fields.
+ * One hash per instance, not per leg, is what lets a round of writes be one
+ * HSET (per 64 KiB of values) and one EXPIRE per instance: Redis sees a few
+ * commands per second per worker instead of two per event. The TTL (ttl_s)
+ * is the hash's, refreshed at every round that wrote to it; a hangup
+ * deletes the leg's three fields (HDEL, gathered per instance and round).
  *
- * Pipeline. Commands are formatted (RESP, by hand) into one fixed buffer and
- * their kinds into a ring of max_pending + 1 entries (the extra one is a
- * load's, which must not be dropped behind saves): no allocation per event.
- * A save or delete only appends; once `batch` commands have been appended,
- * the worker writes what the socket takes and parses the replies that have
- * arrived, without waiting (MSG_DONTWAIT). Replies are parsed by hiredis's
- * redisReader with our own object functions, which count results and fill a
- * load's state in place instead of building redisReply trees. A save or
- * delete that finds the ring (or the byte buffer) full gets one such
- * send/receive (at most one per FULL_RETRY_NS) and, still full, is dropped
- * and counted: the queue never grows. A load appends its HGETALL after
- * whatever is queued (same connection, so it sees every earlier save and
- * delete) and waits for the answer; the worker's idle flush waits until
- * every reply is in (or, with nothing queued, does one recv to notice a
- * connection the server closed). Both waits, and a connect with its
- * handshake (AUTH if a password is set, then SELECT db, which also proves
- * Redis answers), are bounded by one deadline of timeout_ms per call (ppoll).
- * A save costs the worker about 2 us of CPU (formatting, send, parsing the
- * replies); one Redis serves about 80-100k saves/s here (test_store_redis).
+ * The previous format (version 1: one hash per leg at <key_prefix><instance
+ * name>:<Unique-ID>, every field a hash field, no version) is still read: a
+ * load sends HMGET of the leg's three fields and _v, then HGETALL of the old
+ * key; the current format wins, an old hit is handed out as
+ * FSA_STORE_LOAD_HIT_OLD and its key deleted (the worker writes it anew). A
+ * leg found but unreadable (a value that does not parse, a _v this version
+ * does not know) is counted (unreadable) and answered as a miss.
  *
- * Failure. A socket error, a close, a protocol error, a wait past its
- * deadline, or queued commands without any reply for timeout_ms take the
- * store down: the connection is closed and every queued or unanswered
- * operation counts as an error (Redis may have applied some of them; none
- * was confirmed). While down, every call fails at once (no syscall), and the
- * first call (or idle flush) after the backoff makes exactly one connect
- * attempt; the backoff starts at backoff_min_ms and doubles per failed
- * attempt up to backoff_max_ms. The worker keeps all leg state in memory
- * regardless (calc.c). One log line per state change: unavailable/down with
- * the cause, up again with the failed attempts and the time down. A command
- * Redis refuses (e.g. OOM) is counted; the first one per connection is also
- * logged. The password is never formatted into a log line (Redis's AUTH
- * error does not echo it), and the buffer that carried AUTH is wiped.
+ * Pipeline. Saves and deletes of a round are gathered into a stage (one
+ * instance's HSET or HDEL arguments, at most STAGE_CAP bytes) that becomes
+ * one command when the instance or the kind changes, the stage is full, or
+ * the round ends; commands are formatted (RESP, by hand) into one send
+ * buffer and their kinds into a ring of max_pending entries, and written
+ * without waiting (MSG_DONTWAIT). No room: the save or delete is refused
+ * with -EAGAIN and the worker keeps it for its next round. Loads wait in a
+ * ring of LOADS_MAX until there is room to ask; their answers are parsed by
+ * hiredis's redisReader with our own object functions (counted and filled
+ * in place, no reply trees) and handed out by poll() in request order.
+ * Nothing waits but a connect (with its handshake: AUTH if a password is
+ * set, then SELECT db, which also proves Redis answers, within timeout_ms)
+ * and drain() at stop.
+ *
+ * Failure. A socket error, a close, a protocol error, or commands without
+ * any reply for timeout_ms while the worker was looking take the store
+ * down: the connection is closed, every unanswered write counts as an error
+ * (Redis may have applied some of them), every waiting load is answered
+ * FSA_STORE_LOAD_FAILED, and the epoch moves at the next connection so the
+ * worker writes everything again. While down, every call fails at once (no
+ * syscall), and the first call (or poll) after the backoff makes exactly one
+ * connect attempt; the backoff starts at backoff_min_ms and doubles per
+ * failed attempt up to backoff_max_ms. The worker keeps all leg state in
+ * memory regardless (calc.c). One log line per state change: unavailable/
+ * down with the cause, up again with the failed attempts and the time down.
+ * A command Redis refuses (e.g. OOM) is counted; the first one per
+ * connection is also logged. The password is never formatted into a log
+ * line (Redis's AUTH error does not echo it), and the buffer that carried
+ * AUTH is wiped.
  *
  * Host names (the master's, the Sentinels') are resolved at every connect
  * attempt off the worker thread (ring/fsa_lookup.h) within the attempt's
@@ -90,15 +94,18 @@
 #include "ring/fsa_time.h"
 
 #define OUT_CAP (256u * 1024u) /* unsent command bytes at most */
-#define CMD_MAX 4096u          /* a save's command is < 2 KiB: room kept at the buffer's tail */
-#define LOAD_RESERVE 512u      /* buffer room a save/delete leaves for a load's HGETALL */
 #define KEY_MAX (2 * FSA_STORE_REDIS_NAME_MAX + FSA_UUID_MAX + 8)
 #define READ_CHUNK 16384u /* bytes per recv: the reader keeps its own buffer below 2x this */
 #define ERR_TEXT 128
-#define FULL_RETRY_NS 50000u /* a full queue is looked at again (send/receive) after this long */
 
-/* What a queued command is, in send order. A save is two: its HSET, then its EXPIRE. */
-enum cmd { CMD_AUTH, CMD_SELECT, CMD_LOAD, CMD_SAVE_HSET, CMD_SAVE_EXPIRE, CMD_DEL };
+/*
+ * What a queued command is, in send order. A ring entry is the kind in its
+ * low 8 bits and, for HSET and HDEL, the legs it carries above them.
+ */
+enum cmd { CMD_AUTH, CMD_SELECT, CMD_LOAD, CMD_LOAD_OLD, CMD_HSET, CMD_HDEL, CMD_EXPIRE, CMD_DEL_OLD };
+#define ENTRY(c, legs) ((uint32_t)(c) | (uint32_t)(legs) << 8)
+#define ENTRY_CMD(e) ((enum cmd)((e)&0xffu))
+#define ENTRY_LEGS(e) ((e) >> 8)
 
 enum counter {
     C_OPS, /* [op][result] */
@@ -110,6 +117,9 @@ enum counter {
     C_STATE,
     C_FAILOVERS,
     C_SENTINEL_FAILURES,
+    C_UNREADABLE,
+    C_LOAD_HITS_OLD,
+    C_COMMANDS,
     C_COUNT
 };
 
@@ -163,6 +173,19 @@ static const struct fsa_str domain_source_names[] = {LIT("none"), LIT("variable_
 /* ---- the store --------------------------------------------------------------------------------------------- */
 
 #define SENTINELS_MAX 8
+#define LOADS_MAX 1024u         /* loads asked and unanswered or not yet asked, per worker */
+#define STAGE_CAP (64u * 1024u) /* one HSET/HDEL's arguments at most */
+#define PART_MAX 1024u          /* one part's value: strings are bounded by struct fsa_leg_state */
+
+#define TOUCHED_WORDS (65536u / 64u)
+#define FORMAT_VERSION "2" /* field _v of every instance hash; the previous format (a hash per leg) had none */
+
+struct load {
+    struct fsa_leg_state st; /* instance and uuid: the key; the rest filled by the answer */
+    int result;              /* FSA_STORE_LOAD_* once answered */
+    uint8_t version;         /* _v read back: 0 none, 1 ours, 2 another */
+    bool found, bad, failed; /* a part of ours was there / a value could not be read / the HMGET failed */
+};
 
 struct fsa_store_redis {
     /* Configuration (read-only after create). */
@@ -177,7 +200,7 @@ struct fsa_store_redis {
     int db;
     unsigned ttl_s, timeout_ms;
     uint64_t timeout_ns, backoff_min_ns, backoff_max_ns;
-    unsigned max_pending, batch;
+    unsigned max_pending;
     char prefix[FSA_STORE_REDIS_NAME_MAX];
     size_t prefix_len;
     char (*names)[FSA_STORE_REDIS_NAME_MAX];
@@ -194,26 +217,46 @@ struct fsa_store_redis {
     redisReader *reader;
     char *out; /* [OUT_CAP]: unsent bytes are out[out_off, out_len) */
     size_t out_off, out_len;
-    uint8_t *ring; /* [ring_cap] enum cmd of queued/unanswered commands, oldest at ring_head */
+    uint32_t *ring; /* [ring_cap] ENTRY()s of queued/unanswered commands, oldest at ring_head */
     unsigned ring_cap, ring_head, nq;
-    unsigned since_send;  /* commands appended since the last write attempt */
-    uint64_t full_io_ns;  /* when a full queue last tried to make room */
     uint64_t answered;    /* replies consumed, ever */
     uint64_t progress_ns; /* last reply (or first send) while nq > 0; 0 = clock not started */
+    uint64_t looked_ns;   /* the last io_step: replies are only seen when the worker looks */
     enum fsa_store_redis_state state;
     uint64_t next_attempt_ns, backoff_ns, down_since_ns;
     unsigned failed_attempts; /* connect attempts that failed since the store went down */
-    bool connecting, hs_failed, save_half_failed, cmd_err_logged, readonly;
+    bool connecting, hs_failed, cmd_err_logged, readonly;
     char hs_err[ERR_TEXT + 32];
+
+    uint64_t epoch; /* connections made */
+
+    /*
+     * Loads, one ring of LOADS_MAX in request order: [load_head, load_done)
+     * answered and not yet handed out, [load_done, load_sent) asked (their
+     * two commands queued), [load_sent, load_tail) waiting for room to ask.
+     */
+    struct load *loads;
+    uint32_t load_head, load_done, load_sent, load_tail;
+
+    /*
+     * The command being gathered: the field-value pairs (HSET) or fields
+     * (HDEL) of one instance's hash, sent as one command when the instance
+     * or the kind changes, the stage is full, or the round ends.
+     */
+    char *stage;
+    size_t stage_len;
+    unsigned stage_args, stage_legs;
+    uint16_t stage_instance;
+    enum cmd stage_cmd;
+    uint64_t *touched; /* [65536 / 64] instances written this round: their EXPIRE is owed */
+    bool expire_owed;
+    bool round_open; /* saves or deletes since the last round_end: its EXPIREs wait for it */
 
     /* The reply being parsed (object functions below). */
     int reply_type;
     long long reply_elements;
     char reply_err[ERR_TEXT];
-    struct fsa_leg_state *load_out; /* the waiting load's state, filled while its reply is parsed */
-    int load_field;                 /* field of the value to come, -1 = unknown / ignored */
-    bool load_bad;
-    int load_result;
+    int load_field; /* field of the value to come, -1 = unknown / ignored */
 
     /* Written by the worker thread only (load + store, no RMW), read by anyone. */
     _Alignas(FSA_CACHELINE) atomic_uint_fast64_t ctr[C_COUNT];
@@ -256,7 +299,8 @@ static const char *errno_text(int err, char *buf, size_t cap)
 
 struct wbuf {
     char *p, *end;
-    bool ok; /* false once something did not fit: the command is abandoned */
+    bool ok;  /* false once something did not fit: the command is abandoned */
+    bool net; /* a part's value: netstrings ("<len>:<bytes>,") instead of RESP bulk strings */
 };
 
 static void w_raw(struct wbuf *w, const char *src, size_t n)
@@ -369,11 +413,19 @@ static void w_header(struct wbuf *w, char type, uint64_t n)
     w->p = put_header(w->p, type, n);
 }
 
-/* One bulk string, with a single room check (24 covers "$<len>\r\n" and the final "\r\n"). */
+/* One bulk string (or netstring), with a single room check (24 covers "$<len>\r\n" and the final "\r\n"). */
 static void w_bulk(struct wbuf *w, const char *p, size_t n)
 {
     if (!w->ok || (size_t)(w->end - w->p) < n + 24) {
         w->ok = false;
+        return;
+    }
+    if (w->net) {
+        char *o = w->p + fmt_u64(w->p, n);
+        *o++ = ':';
+        memcpy(o, p, n);
+        o[n] = ',';
+        w->p = o + n + 1;
         return;
     }
     char *o = put_header(w->p, '$', n);
@@ -437,35 +489,10 @@ static void w_ip(struct wbuf *w, const uint8_t ip[16], uint8_t family)
 /* A field name, from its RESP encoding made once at create. */
 static void w_field(struct wbuf *w, const struct fsa_store_redis *s, enum field f)
 {
-    w_raw(w, s->field_resp[f], s->field_resp_len[f]);
-}
-
-/* <prefix><instance name or decimal id>:<uuid> */
-static void w_key(struct fsa_store_redis *s, struct wbuf *w, uint16_t instance, const char *uuid, size_t n)
-{
-    char key[KEY_MAX];
-    size_t k = 0;
-    memcpy(key, s->prefix, s->prefix_len);
-    k += s->prefix_len;
-    if (instance < s->nnames && s->names[instance][0]) {
-        size_t nl = strlen(s->names[instance]);
-        memcpy(key + k, s->names[instance], nl);
-        k += nl;
-    } else {
-        k += fmt_u64(key + k, instance);
-    }
-    key[k++] = ':';
-    memcpy(key + k, uuid, n); /* n < FSA_UUID_MAX: checked by the callers */
-    k += n;
-    w_bulk(w, key, k);
-}
-
-static void w_instance_name(struct fsa_store_redis *s, struct wbuf *w, uint16_t instance)
-{
-    if (instance < s->nnames && s->names[instance][0])
-        w_cstr(w, s->names[instance], FSA_STORE_REDIS_NAME_MAX);
+    if (w->net)
+        w_lit(w, field_names[f]);
     else
-        w_u64(w, instance);
+        w_raw(w, s->field_resp[f], s->field_resp_len[f]);
 }
 
 /* ---- parsing a loaded hash --------------------------------------------------------------------------------- */
@@ -615,6 +642,40 @@ static bool parse_field(struct fsa_leg_state *o, int f, struct fsa_str v)
 
 /* ---- reply objects: counted and parsed in place, nothing allocated ----------------------------------------- */
 
+/* The load whose answer is being read: answers come in request order. */
+static struct load *load_current(struct fsa_store_redis *s)
+{
+    return &s->loads[s->load_done % LOADS_MAX];
+}
+
+/* One netstring "<len>:<bytes>," off the front of *v. */
+static bool take_netstring(struct fsa_str *v, struct fsa_str *out)
+{
+    size_t len = 0, i = 0;
+    while (i < v->n && i < 7 && v->p[i] >= '0' && v->p[i] <= '9')
+        len = len * 10 + (size_t)(v->p[i++] - '0');
+    if (i == 0 || i >= v->n || v->p[i] != ':' || v->n - i - 1 < len + 1 || v->p[i + 1 + len] != ',')
+        return false;
+    *out = fsa_str_make(v->p + i + 1, len);
+    v->p += i + 2 + len;
+    v->n -= i + 2 + len;
+    return true;
+}
+
+/* A part's value: name/value netstring pairs; names this version does not know are skipped. */
+static bool parse_part(struct fsa_leg_state *o, struct fsa_str v)
+{
+    while (v.n) {
+        struct fsa_str name, value;
+        if (!take_netstring(&v, &name) || !take_netstring(&v, &value))
+            return false;
+        int f = field_lookup(name.p, name.n);
+        if (f >= 0 && !parse_field(o, f, value))
+            return false;
+    }
+    return true;
+}
+
 static void *obj_string(const redisReadTask *t, char *str, size_t len)
 {
     struct fsa_store_redis *s = t->privdata;
@@ -625,12 +686,25 @@ static void *obj_string(const redisReadTask *t, char *str, size_t len)
             memcpy(s->reply_err, str, n);
             s->reply_err[n] = '\0';
         }
-    } else if (s->nq && s->ring[s->ring_head] == CMD_LOAD && s->load_out) {
-        /* HGETALL: field names at even positions, their values at odd ones. */
+        return s;
+    }
+    enum cmd c = s->nq ? ENTRY_CMD(s->ring[s->ring_head]) : CMD_AUTH;
+    struct load *e = load_current(s);
+    if (c == CMD_LOAD) {
+        /* HMGET <hash> _v <uuid>:l <uuid>:b <uuid>:j */
+        if (t->idx == 0) {
+            e->version = len == 1 && str[0] == FORMAT_VERSION[0] ? 1 : 2;
+        } else {
+            e->found = true;
+            if (!parse_part(&e->st, fsa_str_make(str, len)))
+                e->bad = true;
+        }
+    } else if (c == CMD_LOAD_OLD && !e->found) {
+        /* HGETALL of the previous format's hash: field names at even positions, their values at odd ones. */
         if (t->idx % 2 == 0)
             s->load_field = field_lookup(str, len);
-        else if (s->load_field >= 0 && !parse_field(s->load_out, s->load_field, fsa_str_make(str, len)))
-            s->load_bad = true;
+        else if (s->load_field >= 0 && !parse_field(&e->st, s->load_field, fsa_str_make(str, len)))
+            e->bad = true;
     }
     return s; /* any non-NULL pointer: the reader only passes it back to us */
 }
@@ -698,29 +772,67 @@ static void reply_reset(struct fsa_store_redis *s)
     s->reply_elements = 0;
     s->reply_err[0] = '\0';
     s->load_field = -1;
-    s->load_bad = false;
 }
 
 /* ---- queue ------------------------------------------------------------------------------------------------- */
 
-static void ring_push(struct fsa_store_redis *s, enum cmd c)
+static void ring_push(struct fsa_store_redis *s, uint32_t entry)
 {
     if (s->nq == 0)
         s->progress_ns = 0; /* the no-reply clock starts at the next send */
-    s->ring[(s->ring_head + s->nq) % s->ring_cap] = (uint8_t)c;
+    s->ring[(s->ring_head + s->nq) % s->ring_cap] = entry;
     s->nq++;
-    s->since_send++;
+    ctr_add(s, C_COMMANDS, 1);
+}
+
+/* A load's state is back to its key: what a partial or unreadable answer filled is dropped. */
+static void load_clear(struct load *e)
+{
+    struct fsa_leg_state key = {.instance = e->st.instance};
+    memcpy(key.uuid, e->st.uuid, sizeof(key.uuid));
+    e->st = key;
+    e->found = e->bad = false;
+    e->version = 0;
+}
+
+/* The second answer of a load (its HGETALL of the previous format) is in: the load is decided. */
+static void load_finish(struct fsa_store_redis *s, struct load *e, bool failed)
+{
+    bool unreadable = false;
+    if (failed) {
+        e->result = FSA_STORE_LOAD_FAILED;
+    } else if (e->found) {
+        unreadable = e->bad || e->version != 1; /* no version, or one this agent does not know */
+        e->result = unreadable ? FSA_STORE_LOAD_MISS : FSA_STORE_LOAD_HIT;
+    } else if (s->reply_elements > 0) {
+        unreadable = e->bad;
+        e->result = unreadable ? FSA_STORE_LOAD_MISS : FSA_STORE_LOAD_HIT_OLD;
+    } else {
+        e->result = FSA_STORE_LOAD_MISS;
+    }
+    if (e->result != FSA_STORE_LOAD_HIT && e->result != FSA_STORE_LOAD_HIT_OLD)
+        load_clear(e);
+    if (unreadable)
+        ctr_add(s, C_UNREADABLE, 1);
+    count_op(s, FSA_STORE_OP_LOAD, failed ? FSA_STORE_RESULT_ERROR : FSA_STORE_RESULT_OK);
+    if (e->result == FSA_STORE_LOAD_HIT || e->result == FSA_STORE_LOAD_HIT_OLD)
+        ctr_add(s, C_LOAD_HITS, 1);
+    if (e->result == FSA_STORE_LOAD_HIT_OLD)
+        ctr_add(s, C_LOAD_HITS_OLD, 1);
+    s->load_done++;
 }
 
 /* A command's reply is in: count it. */
 static void complete_head(struct fsa_store_redis *s, uint64_t now)
 {
-    enum cmd c = s->ring[s->ring_head];
+    uint32_t entry = s->ring[s->ring_head];
+    enum cmd c = ENTRY_CMD(entry);
     s->ring_head = (s->ring_head + 1) % s->ring_cap;
     s->nq--;
     s->answered++;
     s->progress_ns = s->nq ? now : 0;
     bool err = s->reply_type == REDIS_REPLY_ERROR;
+    enum fsa_store_result r = err ? FSA_STORE_RESULT_ERROR : FSA_STORE_RESULT_OK;
     switch (c) {
     case CMD_AUTH:
     case CMD_SELECT:
@@ -730,22 +842,18 @@ static void complete_head(struct fsa_store_redis *s, uint64_t now)
         }
         break;
     case CMD_LOAD:
-        if (err || (s->reply_type != REDIS_REPLY_ARRAY && s->reply_type != REDIS_REPLY_NIL))
-            s->load_result = -EPROTO;
-        else if (s->reply_type == REDIS_REPLY_NIL || s->reply_elements == 0)
-            s->load_result = 0;
-        else
-            s->load_result = s->load_bad ? -EBADMSG : 1;
-        count_op(s, FSA_STORE_OP_LOAD, s->load_result >= 0 ? FSA_STORE_RESULT_OK : FSA_STORE_RESULT_ERROR);
-        if (s->load_result == 1)
-            ctr_add(s, C_LOAD_HITS, 1);
+        if (err || s->reply_type != REDIS_REPLY_ARRAY)
+            load_current(s)->failed = true;
         break;
-    case CMD_SAVE_HSET: s->save_half_failed = err; break;
-    case CMD_SAVE_EXPIRE:
-        count_op(s, FSA_STORE_OP_SAVE, err || s->save_half_failed ? FSA_STORE_RESULT_ERROR : FSA_STORE_RESULT_OK);
-        s->save_half_failed = false;
+    case CMD_LOAD_OLD: {
+        struct load *e = load_current(s);
+        load_finish(s, e, e->failed || err || (s->reply_type != REDIS_REPLY_ARRAY && s->reply_type != REDIS_REPLY_NIL));
         break;
-    case CMD_DEL: count_op(s, FSA_STORE_OP_DELETE, err ? FSA_STORE_RESULT_ERROR : FSA_STORE_RESULT_OK); break;
+    }
+    case CMD_HSET: ctr_add(s, C_OPS + FSA_STORE_OP_SAVE * FSA_STORE_RESULT_COUNT + r, ENTRY_LEGS(entry)); break;
+    case CMD_HDEL: ctr_add(s, C_OPS + FSA_STORE_OP_DELETE * FSA_STORE_RESULT_COUNT + r, ENTRY_LEGS(entry)); break;
+    case CMD_EXPIRE:
+    case CMD_DEL_OLD: break; /* not operations of their own; a refusal is logged below */
     }
     if (err && strncmp(s->reply_err, "READONLY", 8) == 0)
         s->readonly = true; /* a demoted master (failover): the connection goes down after this batch */
@@ -757,23 +865,36 @@ static void complete_head(struct fsa_store_redis *s, uint64_t now)
     reply_reset(s);
 }
 
-/* Every queued or unanswered command fails with the connection. */
+/* Every queued or unanswered command fails with the connection, and so does the round being gathered. */
 static void fail_queued(struct fsa_store_redis *s)
 {
     for (unsigned i = 0; i < s->nq; i++) {
-        switch ((enum cmd)s->ring[(s->ring_head + i) % s->ring_cap]) {
-        case CMD_LOAD: count_op(s, FSA_STORE_OP_LOAD, FSA_STORE_RESULT_ERROR); break;
-        case CMD_SAVE_EXPIRE: count_op(s, FSA_STORE_OP_SAVE, FSA_STORE_RESULT_ERROR); break;
-        case CMD_DEL: count_op(s, FSA_STORE_OP_DELETE, FSA_STORE_RESULT_ERROR); break;
-        case CMD_AUTH:
-        case CMD_SELECT:
-        case CMD_SAVE_HSET: break; /* not operations of their own */
-        }
+        uint32_t entry = s->ring[(s->ring_head + i) % s->ring_cap];
+        if (ENTRY_CMD(entry) == CMD_HSET)
+            ctr_add(s, C_OPS + FSA_STORE_OP_SAVE * FSA_STORE_RESULT_COUNT + FSA_STORE_RESULT_ERROR, ENTRY_LEGS(entry));
+        else if (ENTRY_CMD(entry) == CMD_HDEL)
+            ctr_add(s, C_OPS + FSA_STORE_OP_DELETE * FSA_STORE_RESULT_COUNT + FSA_STORE_RESULT_ERROR,
+                    ENTRY_LEGS(entry));
     }
+    /* Loads asked or waiting to be asked: answered "failed", so their legs go on without them. */
+    while (s->load_done != s->load_tail) {
+        struct load *e = load_current(s);
+        load_clear(e);
+        e->result = FSA_STORE_LOAD_FAILED;
+        count_op(s, FSA_STORE_OP_LOAD, FSA_STORE_RESULT_ERROR);
+        s->load_done++;
+    }
+    s->load_sent = s->load_tail;
+    if (s->stage_legs)
+        ctr_add(s,
+                C_OPS + (s->stage_cmd == CMD_HSET ? FSA_STORE_OP_SAVE : FSA_STORE_OP_DELETE) * FSA_STORE_RESULT_COUNT +
+                    FSA_STORE_RESULT_ERROR,
+                s->stage_legs);
+    s->stage_len = s->stage_args = s->stage_legs = 0;
+    memset(s->touched, 0, TOUCHED_WORDS * sizeof(s->touched[0]));
+    s->expire_owed = false;
     s->ring_head = 0;
     s->nq = 0;
-    s->since_send = 0;
-    s->save_half_failed = false;
     s->out_off = s->out_len = 0;
     ctr_set(s, C_PENDING, 0);
 }
@@ -859,7 +980,6 @@ static bool drain_replies(struct fsa_store_redis *s, uint64_t now)
 static bool io_step(struct fsa_store_redis *s, uint64_t now)
 {
     char eb[64];
-    s->since_send = 0;
     while (s->out_off < s->out_len) {
         ssize_t n = send(s->fd, s->out + s->out_off, s->out_len - s->out_off, MSG_NOSIGNAL | MSG_DONTWAIT);
         if (n > 0) {
@@ -875,8 +995,13 @@ static bool io_step(struct fsa_store_redis *s, uint64_t now)
     }
     if (s->out_off == s->out_len)
         s->out_off = s->out_len = 0;
-    if (s->nq && s->progress_ns == 0)
+    /*
+     * The no-reply clock runs only while the worker looks: after a gap of
+     * its own (a busy stretch of events), Redis gets timeout_ms from now.
+     */
+    if (s->nq && (s->progress_ns == 0 || now - s->looked_ns > s->timeout_ns / 2))
         s->progress_ns = now;
+    s->looked_ns = now;
 
     char buf[READ_CHUNK];
     for (;;) {
@@ -936,78 +1061,213 @@ static bool io_wait(struct fsa_store_redis *s, uint64_t target, uint64_t deadlin
 
 /* ---- commands ---------------------------------------------------------------------------------------------- */
 
-/* Where the next command goes: unsent bytes moved to the front when the tail is short. */
-static struct wbuf out_begin(struct fsa_store_redis *s, size_t reserve)
+/* Where the next command goes, with room for `need` bytes if it can be made by moving unsent bytes to the front. */
+static struct wbuf out_begin(struct fsa_store_redis *s, size_t need)
 {
     if (s->out_off == s->out_len) {
         s->out_off = s->out_len = 0;
-    } else if (s->out_off && OUT_CAP - s->out_len < CMD_MAX) {
+    } else if (s->out_off && OUT_CAP - s->out_len < need) {
         memmove(s->out, s->out + s->out_off, s->out_len - s->out_off);
         s->out_len -= s->out_off;
         s->out_off = 0;
     }
-    return (struct wbuf){s->out + s->out_len, s->out + OUT_CAP - reserve, true};
+    return (struct wbuf){s->out + s->out_len, s->out + OUT_CAP, true, false};
 }
 
-struct leg_key {
-    uint16_t instance;
-    const char *uuid;
-    size_t n;
-};
-
-static void build_save(struct fsa_store_redis *s, struct wbuf *w, const void *arg)
+/* Appends the instance's name (or its id in decimal) to key[k]; returns the new length. */
+static size_t put_instance(const struct fsa_store_redis *s, char *key, size_t k, uint16_t instance)
 {
-    const struct fsa_leg_state *st = arg;
-    struct leg_key k = {st->instance, st->uuid, strnlen(st->uuid, sizeof(st->uuid))};
-    w_header(w, '*', 2 + 2 * F_COUNT);
-    w_bulk(w, "HSET", 4);
-    w_key(s, w, k.instance, k.uuid, k.n);
-    w_field(w, s, F_INSTANCE), w_instance_name(s, w, st->instance);
-    w_field(w, s, F_UUID), w_bulk(w, k.uuid, k.n);
-    w_field(w, s, F_CALL_ID), w_cstr(w, st->call_id, sizeof(st->call_id));
-    w_field(w, s, F_DIRECTION), w_enum(w, st->direction, NAMES(direction_names));
-    w_field(w, s, F_DOMAIN), w_cstr(w, st->domain, sizeof(st->domain));
-    w_field(w, s, F_DOMAIN_SOURCE), w_enum(w, st->domain_rank, NAMES(domain_source_names));
-    w_field(w, s, F_CODEC), w_cstr(w, st->codec, sizeof(st->codec));
-    w_field(w, s, F_CODEC_RATE), w_u64(w, st->codec_rate);
-    w_field(w, s, F_LOCAL_IP), w_ip(w, st->local_ip, st->local_ip_family);
-    w_field(w, s, F_REMOTE_IP), w_ip(w, st->remote_ip, st->remote_ip_family);
-    w_field(w, s, F_A_LEG_HASH), w_hex(w, st->a_leg_hash, 16);
-    w_field(w, s, F_CREATED_US), w_u64(w, st->created_us);
-    w_field(w, s, F_JITTER_COUNT), w_u64(w, st->jitter_count);
-    w_field(w, s, F_JITTER_SUM_MS), w_double(w, st->jitter_sum_ms);
-    w_field(w, s, F_JITTER_MIN_MS), w_double(w, st->jitter_min_ms);
-    w_field(w, s, F_JITTER_MAX_MS), w_double(w, st->jitter_max_ms);
-    w_field(w, s, F_LAST_RTT_MS), w_double(w, st->last_rtt_ms);
-    w_field(w, s, F_LAST_FRACTION), w_u64(w, st->last_fraction);
-    w_field(w, s, F_RTCP_IN_VALID), w_u64(w, (st->flags & FSA_LEG_RTCP_RECV_OK) != 0);
-    w_field(w, s, F_RTCP_IN_SSRC), w_hex(w, st->rtcp[FSA_LEG_RTCP_RECV].source_ssrc, 8);
-    w_field(w, s, F_RTCP_IN_LOST), w_i64(w, st->rtcp[FSA_LEG_RTCP_RECV].last_lost);
-    w_field(w, s, F_RTCP_OUT_VALID), w_u64(w, (st->flags & FSA_LEG_RTCP_SEND_OK) != 0);
-    w_field(w, s, F_RTCP_OUT_SSRC), w_hex(w, st->rtcp[FSA_LEG_RTCP_SEND].source_ssrc, 8);
-    w_field(w, s, F_RTCP_OUT_LOST), w_i64(w, st->rtcp[FSA_LEG_RTCP_SEND].last_lost);
-    w_field(w, s, F_LEARNT), w_u64(w, (st->flags & FSA_LEG_LEARNT) != 0);
-
-    w_header(w, '*', 3);
-    w_bulk(w, "EXPIRE", 6);
-    w_key(s, w, k.instance, k.uuid, k.n);
-    w_u64(w, s->ttl_s);
+    if (instance < s->nnames && s->names[instance][0]) {
+        size_t nl = strlen(s->names[instance]);
+        memcpy(key + k, s->names[instance], nl);
+        return k + nl;
+    }
+    return k + fmt_u64(key + k, instance);
 }
 
-static void build_del(struct fsa_store_redis *s, struct wbuf *w, const void *arg)
+/* The previous format's hash of one leg: <prefix><instance>:<uuid> */
+static void w_key(struct fsa_store_redis *s, struct wbuf *w, uint16_t instance, const char *uuid, size_t n)
 {
-    const struct leg_key *k = arg;
-    w_header(w, '*', 2);
-    w_bulk(w, "DEL", 3);
-    w_key(s, w, k->instance, k->uuid, k->n);
+    char key[KEY_MAX];
+    memcpy(key, s->prefix, s->prefix_len);
+    size_t k = put_instance(s, key, s->prefix_len, instance);
+    key[k++] = ':';
+    memcpy(key + k, uuid, n); /* n < FSA_UUID_MAX: checked by the callers */
+    w_bulk(w, key, k + n);
 }
 
-static void build_load(struct fsa_store_redis *s, struct wbuf *w, const void *arg)
+/* The hash of every leg of one instance: <prefix>v2:<instance> */
+static void w_hash_key(struct fsa_store_redis *s, struct wbuf *w, uint16_t instance)
 {
-    const struct leg_key *k = arg;
-    w_header(w, '*', 2);
-    w_bulk(w, "HGETALL", 7);
-    w_key(s, w, k->instance, k->uuid, k->n);
+    char key[KEY_MAX];
+    memcpy(key, s->prefix, s->prefix_len);
+    memcpy(key + s->prefix_len, "v2:", 3);
+    w_bulk(w, key, put_instance(s, key, s->prefix_len + 3, instance));
+}
+
+/* A part's field in the instance hash: <uuid>:l, <uuid>:b or <uuid>:j */
+static void w_part_field(struct wbuf *w, const char *uuid, size_t n, char part)
+{
+    char f[FSA_UUID_MAX + 2];
+    memcpy(f, uuid, n);
+    f[n] = ':';
+    f[n + 1] = part;
+    w_bulk(w, f, n + 2);
+}
+
+static void build_part(struct fsa_store_redis *s, struct wbuf *w, const struct fsa_leg_state *st, unsigned part)
+{
+    switch (part) {
+    case FSA_STORE_PART_LABELS:
+        w_field(w, s, F_CALL_ID), w_cstr(w, st->call_id, sizeof(st->call_id));
+        w_field(w, s, F_DIRECTION), w_enum(w, st->direction, NAMES(direction_names));
+        w_field(w, s, F_DOMAIN), w_cstr(w, st->domain, sizeof(st->domain));
+        w_field(w, s, F_DOMAIN_SOURCE), w_enum(w, st->domain_rank, NAMES(domain_source_names));
+        w_field(w, s, F_CODEC), w_cstr(w, st->codec, sizeof(st->codec));
+        w_field(w, s, F_CODEC_RATE), w_u64(w, st->codec_rate);
+        w_field(w, s, F_LOCAL_IP), w_ip(w, st->local_ip, st->local_ip_family);
+        w_field(w, s, F_REMOTE_IP), w_ip(w, st->remote_ip, st->remote_ip_family);
+        w_field(w, s, F_A_LEG_HASH), w_hex(w, st->a_leg_hash, 16);
+        w_field(w, s, F_CREATED_US), w_u64(w, st->created_us);
+        w_field(w, s, F_LEARNT), w_u64(w, (st->flags & FSA_LEG_LEARNT) != 0);
+        break;
+    case FSA_STORE_PART_BASES:
+        w_field(w, s, F_RTCP_IN_VALID), w_u64(w, (st->flags & FSA_LEG_RTCP_RECV_OK) != 0);
+        w_field(w, s, F_RTCP_IN_SSRC), w_hex(w, st->rtcp[FSA_LEG_RTCP_RECV].source_ssrc, 8);
+        w_field(w, s, F_RTCP_IN_LOST), w_i64(w, st->rtcp[FSA_LEG_RTCP_RECV].last_lost);
+        w_field(w, s, F_RTCP_OUT_VALID), w_u64(w, (st->flags & FSA_LEG_RTCP_SEND_OK) != 0);
+        w_field(w, s, F_RTCP_OUT_SSRC), w_hex(w, st->rtcp[FSA_LEG_RTCP_SEND].source_ssrc, 8);
+        w_field(w, s, F_RTCP_OUT_LOST), w_i64(w, st->rtcp[FSA_LEG_RTCP_SEND].last_lost);
+        w_field(w, s, F_LAST_FRACTION), w_u64(w, st->last_fraction);
+        break;
+    case FSA_STORE_PART_JITTER:
+        w_field(w, s, F_JITTER_COUNT), w_u64(w, st->jitter_count);
+        w_field(w, s, F_JITTER_SUM_MS), w_double(w, st->jitter_sum_ms);
+        w_field(w, s, F_JITTER_MIN_MS), w_double(w, st->jitter_min_ms);
+        w_field(w, s, F_JITTER_MAX_MS), w_double(w, st->jitter_max_ms);
+        w_field(w, s, F_LAST_RTT_MS), w_double(w, st->last_rtt_ms);
+        break;
+    }
+}
+
+static void touch(struct fsa_store_redis *s, uint16_t instance)
+{
+    s->touched[instance / 64] |= 1ull << (instance % 64);
+    s->expire_owed = true;
+}
+
+/*
+ * The gathered HSET or HDEL goes to the send buffer as one command. A full
+ * buffer first gets one non-blocking send/receive. 0, -EAGAIN (no room: the
+ * stage waits) or -EIO (the connection failed; the stage was failed with it).
+ */
+static int stage_emit(struct fsa_store_redis *s)
+{
+    if (!s->stage_args)
+        return 0;
+    bool hset = s->stage_cmd == CMD_HSET;
+    for (int attempt = 0;; attempt++) {
+        if (s->nq < s->max_pending) {
+            struct wbuf w = out_begin(s, s->stage_len + KEY_MAX + 96);
+            w_header(&w, '*', 2 + s->stage_args + (hset ? 2 : 0));
+            w_bulk(&w, hset ? "HSET" : "HDEL", 4);
+            w_hash_key(s, &w, s->stage_instance);
+            if (hset)
+                w_bulk(&w, "_v", 2), w_bulk(&w, FORMAT_VERSION, sizeof(FORMAT_VERSION) - 1);
+            w_raw(&w, s->stage, s->stage_len);
+            if (w.ok) {
+                s->out_len = (size_t)(w.p - s->out);
+                ring_push(s, ENTRY(s->stage_cmd, s->stage_legs));
+                if (hset)
+                    touch(s, s->stage_instance);
+                s->stage_len = s->stage_args = s->stage_legs = 0;
+                ctr_set(s, C_PENDING, s->nq);
+                return 0;
+            }
+        }
+        if (attempt)
+            return -EAGAIN;
+        if (!io_step(s, fsa_mono_ns()))
+            return -EIO;
+    }
+}
+
+/* The stage, ready to take `need` more bytes of a `c` for `instance`: 0, -EAGAIN or -EIO as stage_emit. */
+static int stage_open(struct fsa_store_redis *s, enum cmd c, uint16_t instance, size_t need)
+{
+    if (s->stage_args && (s->stage_cmd != c || s->stage_instance != instance || STAGE_CAP - s->stage_len < need)) {
+        int rc = stage_emit(s);
+        if (rc)
+            return rc;
+    }
+    s->stage_cmd = c;
+    s->stage_instance = instance;
+    return 0;
+}
+
+/* The EXPIREs owed by this round's HSETs: the TTL of each instance hash written runs from its last write. */
+static void send_expires(struct fsa_store_redis *s)
+{
+    if (!s->expire_owed)
+        return;
+    for (unsigned i = 0; i < TOUCHED_WORDS; i++) {
+        while (s->touched[i]) {
+            unsigned bit = (unsigned)__builtin_ctzll(s->touched[i]);
+            if (s->nq >= s->max_pending)
+                return;
+            struct wbuf w = out_begin(s, KEY_MAX + 64);
+            w_header(&w, '*', 3);
+            w_bulk(&w, "EXPIRE", 6);
+            w_hash_key(s, &w, (uint16_t)(i * 64 + bit));
+            w_u64(&w, s->ttl_s);
+            if (!w.ok)
+                return; /* the next poll tries again */
+            s->out_len = (size_t)(w.p - s->out);
+            ring_push(s, ENTRY(CMD_EXPIRE, 0));
+            s->touched[i] &= s->touched[i] - 1;
+        }
+    }
+    s->expire_owed = false;
+}
+
+/* Loads waiting for room are asked: HMGET of the current format, HGETALL of the previous one. */
+static void send_loads(struct fsa_store_redis *s)
+{
+    while (s->load_sent != s->load_tail && s->nq + 2 <= s->max_pending) {
+        const struct fsa_leg_state *st = &s->loads[s->load_sent % LOADS_MAX].st;
+        size_t n = strnlen(st->uuid, sizeof(st->uuid));
+        struct wbuf w = out_begin(s, 2 * KEY_MAX + 4 * FSA_UUID_MAX + 160);
+        w_header(&w, '*', 6);
+        w_bulk(&w, "HMGET", 5);
+        w_hash_key(s, &w, st->instance);
+        w_bulk(&w, "_v", 2);
+        w_part_field(&w, st->uuid, n, 'l');
+        w_part_field(&w, st->uuid, n, 'b');
+        w_part_field(&w, st->uuid, n, 'j');
+        w_header(&w, '*', 2);
+        w_bulk(&w, "HGETALL", 7);
+        w_key(s, &w, st->instance, st->uuid, n);
+        if (!w.ok)
+            return;
+        s->out_len = (size_t)(w.p - s->out);
+        ring_push(s, ENTRY(CMD_LOAD, 0));
+        ring_push(s, ENTRY(CMD_LOAD_OLD, 0));
+        s->load_sent++;
+    }
+    ctr_set(s, C_PENDING, s->nq);
+}
+
+/* A leg found in the previous format is written anew by its worker: its old hash goes (best effort). */
+static void send_del_old(struct fsa_store_redis *s, const struct fsa_leg_state *st)
+{
+    struct wbuf w = out_begin(s, KEY_MAX + 32);
+    w_header(&w, '*', 2);
+    w_bulk(&w, "DEL", 3);
+    w_key(s, &w, st->instance, st->uuid, strnlen(st->uuid, sizeof(st->uuid)));
+    if (w.ok && s->nq < s->max_pending) {
+        s->out_len = (size_t)(w.p - s->out);
+        ring_push(s, ENTRY(CMD_DEL_OLD, 0));
+    }
 }
 
 static void build_handshake(struct fsa_store_redis *s, struct wbuf *w, const void *arg)
@@ -1024,47 +1284,6 @@ static void build_handshake(struct fsa_store_redis *s, struct wbuf *w, const voi
     w_header(w, '*', 2);
     w_bulk(w, "SELECT", 6);
     w_u64(w, (uint64_t)s->db);
-}
-
-/*
- * Queues one operation's commands. A full queue first gets a non-blocking
- * send/receive to make room; still full: a save/delete is dropped (counted).
- * 0, -ENOBUFS (dropped) or -EIO (the connection failed; counted as error).
- */
-static int enqueue(struct fsa_store_redis *s, enum fsa_store_op op, const enum cmd *cmds, unsigned ncmds,
-                   void (*build)(struct fsa_store_redis *, struct wbuf *, const void *), const void *arg)
-{
-    /* A load may use the last ring entry and the buffer's reserve: it never waits behind saves. */
-    unsigned cap = op == FSA_STORE_OP_LOAD ? s->max_pending + 1 : s->max_pending;
-    size_t reserve = op == FSA_STORE_OP_LOAD ? 0 : LOAD_RESERVE;
-    for (int attempt = 0;; attempt++) {
-        if (s->nq + ncmds <= cap) {
-            struct wbuf w = out_begin(s, reserve);
-            build(s, &w, arg);
-            if (w.ok) {
-                s->out_len = (size_t)(w.p - s->out);
-                for (unsigned i = 0; i < ncmds; i++)
-                    ring_push(s, cmds[i]);
-                ctr_set(s, C_PENDING, s->nq);
-                return 0;
-            }
-        }
-        /*
-         * Full. One non-blocking send/receive may make room, but not again
-         * within FULL_RETRY_NS: when Redis is behind, a drop costs a clock
-         * read rather than two syscalls per event.
-         */
-        uint64_t now = attempt ? 0 : fsa_mono_ns();
-        if (attempt || (op != FSA_STORE_OP_LOAD && now - s->full_io_ns < FULL_RETRY_NS)) {
-            count_op(s, op, op == FSA_STORE_OP_LOAD ? FSA_STORE_RESULT_ERROR : FSA_STORE_RESULT_DROPPED);
-            return -ENOBUFS;
-        }
-        s->full_io_ns = now;
-        if (!io_step(s, now)) {
-            count_op(s, op, FSA_STORE_RESULT_ERROR);
-            return -EIO;
-        }
-    }
 }
 
 /* ---- connection -------------------------------------------------------------------------------------------- */
@@ -1263,8 +1482,8 @@ static bool conn_open(struct fsa_store_redis *s, uint64_t now, uint64_t deadline
     }
     s->out_len = hs_len;
     if (s->password[0])
-        ring_push(s, CMD_AUTH);
-    ring_push(s, CMD_SELECT);
+        ring_push(s, ENTRY(CMD_AUTH, 0));
+    ring_push(s, ENTRY(CMD_SELECT, 0));
     bool answered = io_wait(s, s->answered + s->nq, deadline);
     explicit_bzero(s->out, hs_len); /* the password does not linger in the buffer */
     if (!answered)
@@ -1275,6 +1494,7 @@ static bool conn_open(struct fsa_store_redis *s, uint64_t now, uint64_t deadline
     }
 
     now = fsa_mono_ns();
+    s->epoch++;
     ctr_add(s, C_CONNECTS, 1);
     if (s->state == FSA_STORE_REDIS_DOWN) {
         ctr_add(s, C_RECONNECTS, 1);
@@ -1308,81 +1528,151 @@ static bool ensure_up(struct fsa_store_redis *s, uint64_t deadline)
 
 /* ---- the store operations ---------------------------------------------------------------------------------- */
 
-/* Sends a full batch; false (the op already counted as failed) when that took the connection down. */
-static bool maybe_send(struct fsa_store_redis *s)
-{
-    return s->since_send < s->batch || io_step(s, fsa_mono_ns());
-}
-
 /*
  * Checks the arguments and the connection (one attempt if due); 0, or the
- * error (already counted). deadline 0: now + timeout_ms.
+ * error (already counted).
  */
-static int op_begin(struct fsa_store_redis *s, enum fsa_store_op op, bool valid, uint64_t deadline)
+static int op_begin(struct fsa_store_redis *s, enum fsa_store_op op, bool valid)
 {
-    int rc = !valid ? -EINVAL : !ensure_up(s, deadline) ? -ENOTCONN : 0;
+    int rc = !valid ? -EINVAL : !ensure_up(s, 0) ? -ENOTCONN : 0;
     if (rc)
         count_op(s, op, FSA_STORE_RESULT_ERROR);
     return rc;
 }
 
-static int redis_save(void *ctx, const struct fsa_leg_state *st)
+static int redis_save(void *ctx, const struct fsa_leg_state *st, unsigned parts)
 {
     struct fsa_store_redis *s = ctx;
-    static const enum cmd cmds[] = {CMD_SAVE_HSET, CMD_SAVE_EXPIRE};
-    int rc = op_begin(s, FSA_STORE_OP_SAVE, strnlen(st->uuid, sizeof(st->uuid)) > 0, 0);
-    if (rc == 0)
-        rc = enqueue(s, FSA_STORE_OP_SAVE, cmds, 2, build_save, st);
-    return rc < 0 ? rc : maybe_send(s) ? 0 : -EIO;
+    size_t n = strnlen(st->uuid, sizeof(st->uuid));
+    int rc = op_begin(s, FSA_STORE_OP_SAVE, n > 0 && n < FSA_UUID_MAX && (parts & FSA_STORE_PART_ALL));
+    if (rc == 0 && (rc = stage_open(s, CMD_HSET, st->instance, 3 * (PART_MAX + FSA_UUID_MAX + 32))) == -EIO)
+        count_op(s, FSA_STORE_OP_SAVE, FSA_STORE_RESULT_ERROR); /* the connection failed while making room */
+    if (rc)
+        return rc; /* -EAGAIN: not counted, the caller keeps it for the next round */
+    static const char tag[] = {'l', 'b', 'j'};
+    for (unsigned i = 0; i < 3; i++) {
+        unsigned part = 1u << i;
+        if (!(parts & part))
+            continue;
+        char v[PART_MAX];
+        struct wbuf b = {v, v + sizeof(v), true, true};
+        build_part(s, &b, st, part);
+        struct wbuf w = {s->stage + s->stage_len, s->stage + STAGE_CAP, b.ok, false};
+        w_part_field(&w, st->uuid, n, tag[i]);
+        w_bulk(&w, v, (size_t)(b.p - v));
+        if (!w.ok) /* cannot happen: stage_open made room for three parts of the largest size */
+            continue;
+        s->stage_len = (size_t)(w.p - s->stage);
+        s->stage_args += 2;
+    }
+    s->stage_legs++;
+    s->round_open = true;
+    return 0;
 }
 
 static int redis_del(void *ctx, uint16_t instance, const char *uuid, size_t n)
 {
     struct fsa_store_redis *s = ctx;
-    static const enum cmd cmds[] = {CMD_DEL};
-    struct leg_key k = {instance, uuid, n};
-    int rc = op_begin(s, FSA_STORE_OP_DELETE, n > 0 && n < FSA_UUID_MAX, 0);
-    if (rc == 0)
-        rc = enqueue(s, FSA_STORE_OP_DELETE, cmds, 1, build_del, &k);
-    return rc < 0 ? rc : maybe_send(s) ? 0 : -EIO;
-}
-
-static int redis_load(void *ctx, uint16_t instance, const char *uuid, size_t n, struct fsa_leg_state *out)
-{
-    struct fsa_store_redis *s = ctx;
-    static const enum cmd cmds[] = {CMD_LOAD};
-    struct leg_key k = {instance, uuid, n};
-    memset(out, 0, sizeof(*out));
-    uint64_t deadline = fsa_mono_ns() + s->timeout_ns; /* connect (if due) and the answer share it */
-    int rc = op_begin(s, FSA_STORE_OP_LOAD, n > 0 && n < FSA_UUID_MAX, deadline);
-    if (rc == 0)
-        rc = enqueue(s, FSA_STORE_OP_LOAD, cmds, 1, build_load, &k);
-    if (rc < 0)
+    int rc = op_begin(s, FSA_STORE_OP_DELETE, n > 0 && n < FSA_UUID_MAX);
+    if (rc == 0 && (rc = stage_open(s, CMD_HDEL, instance, 3 * (FSA_UUID_MAX + 32))) == -EIO)
+        count_op(s, FSA_STORE_OP_DELETE, FSA_STORE_RESULT_ERROR);
+    if (rc)
         return rc;
-    s->load_out = out;
-    s->load_result = -EIO;
-    bool answered = io_wait(s, s->answered + s->nq, deadline);
-    s->load_out = NULL;
-    if (!answered || s->load_result != 1) {
-        memset(out, 0, sizeof(*out));
-        return answered ? s->load_result : -ETIMEDOUT;
-    }
-    out->instance = instance;
-    memcpy(out->uuid, uuid, n);
-    return 1;
+    struct wbuf w = {s->stage + s->stage_len, s->stage + STAGE_CAP, true, false};
+    w_part_field(&w, uuid, n, 'l');
+    w_part_field(&w, uuid, n, 'b');
+    w_part_field(&w, uuid, n, 'j');
+    s->stage_len = (size_t)(w.p - s->stage);
+    s->stage_args += 3;
+    s->stage_legs++;
+    s->round_open = true;
+    return 0;
 }
 
-static void redis_flush(void *ctx)
+static int redis_load(void *ctx, uint16_t instance, const char *uuid, size_t n)
 {
     struct fsa_store_redis *s = ctx;
-    if (s->state != FSA_STORE_REDIS_UP) {
-        ensure_up(s, 0); /* idle: a due reconnect attempt happens here rather than on the next event */
+    int rc = op_begin(s, FSA_STORE_OP_LOAD, n > 0 && n < FSA_UUID_MAX);
+    if (rc == 0 && s->load_tail - s->load_head >= LOADS_MAX)
+        rc = -EAGAIN; /* not counted: the caller asks again when there is room */
+    if (rc)
+        return rc;
+    struct load *e = &s->loads[s->load_tail++ % LOADS_MAX];
+    memset(e, 0, sizeof(*e));
+    e->st.instance = instance;
+    memcpy(e->st.uuid, uuid, n);
+    send_loads(s);
+    return 0;
+}
+
+static void redis_round_end(void *ctx)
+{
+    struct fsa_store_redis *s = ctx;
+    s->round_open = false;
+    if (s->state != FSA_STORE_REDIS_UP || stage_emit(s) != 0)
         return;
+    send_expires(s);
+    (void)io_step(s, fsa_mono_ns());
+}
+
+/* Answered loads go to `loaded`, oldest first. */
+static void deliver_loads(struct fsa_store_redis *s, fsa_store_loaded_fn loaded, void *arg)
+{
+    while (s->load_head != s->load_done) {
+        /* A copy: the callback may queue a load into the slot this answer leaves. */
+        struct load e = s->loads[s->load_head % LOADS_MAX];
+        if (e.result == FSA_STORE_LOAD_HIT_OLD && s->state == FSA_STORE_REDIS_UP)
+            send_del_old(s, &e.st);
+        s->load_head++;
+        if (loaded)
+            loaded(arg, &e.st, e.result);
     }
-    if (s->nq)
-        io_wait(s, s->answered + s->nq, fsa_mono_ns() + s->timeout_ns);
-    else
-        io_step(s, fsa_mono_ns()); /* one recv: a server that closed an idle connection is seen now, not by a save */
+}
+
+static void redis_poll(void *ctx, fsa_store_loaded_fn loaded, void *arg)
+{
+    struct fsa_store_redis *s = ctx;
+    if (ensure_up(s, 0)) { /* down: one connect attempt when the backoff allows it */
+        if (!s->round_open && stage_emit(s) == 0) /* a round_end that found no room */
+            send_expires(s);
+        send_loads(s);
+        /*
+         * The clock is read after stage_emit, which may have stepped the
+         * connection itself: an earlier `now` than its would wrap the
+         * unsigned no-reply arithmetic in io_step.
+         */
+        if (io_step(s, fsa_mono_ns()))
+            send_loads(s);
+    }
+    deliver_loads(s, loaded, arg);
+}
+
+static bool redis_busy(void *ctx)
+{
+    const struct fsa_store_redis *s = ctx;
+    return s->load_head != s->load_tail || s->nq || s->expire_owed || s->stage_args;
+}
+
+static uint64_t redis_epoch(void *ctx)
+{
+    const struct fsa_store_redis *s = ctx;
+    return s->epoch;
+}
+
+static void redis_drain(void *ctx, uint64_t deadline_ns, fsa_store_loaded_fn loaded, void *arg)
+{
+    struct fsa_store_redis *s = ctx;
+    while (s->state == FSA_STORE_REDIS_UP && fsa_mono_ns() < deadline_ns) {
+        int rc = stage_emit(s);
+        if (rc == 0)
+            send_expires(s);
+        send_loads(s);
+        if (!s->nq && !s->stage_args && !s->expire_owed && s->load_sent == s->load_tail)
+            break;
+        if (!io_wait(s, s->answered + (s->nq ? 1 : 0), deadline_ns))
+            break;
+    }
+    deliver_loads(s, loaded, arg);
 }
 
 const struct fsa_store_ops fsa_store_redis_ops = {
@@ -1391,7 +1681,11 @@ const struct fsa_store_ops fsa_store_redis_ops = {
     .load = redis_load,
     .save = redis_save,
     .del = redis_del,
-    .flush = redis_flush,
+    .round_end = redis_round_end,
+    .poll = redis_poll,
+    .busy = redis_busy,
+    .epoch = redis_epoch,
+    .drain = redis_drain,
 };
 
 /* ---- create / destroy / stats ------------------------------------------------------------------------------ */
@@ -1429,9 +1723,8 @@ struct fsa_store_redis *fsa_store_redis_create(const struct fsa_store_redis_para
     s->timeout_ms = p->timeout_ms ? p->timeout_ms : FSA_STORE_REDIS_DEFAULT_TIMEOUT_MS;
     s->timeout_ns = (uint64_t)s->timeout_ms * 1000000u;
     s->max_pending = p->max_pending ? p->max_pending : FSA_STORE_REDIS_DEFAULT_MAX_PENDING;
-    if (s->max_pending < 2)
-        s->max_pending = 2; /* a save is two commands */
-    s->batch = p->batch ? p->batch : FSA_STORE_REDIS_DEFAULT_BATCH;
+    if (s->max_pending < 4)
+        s->max_pending = 4; /* a load is two commands */
     unsigned bmin = p->backoff_min_ms ? p->backoff_min_ms : FSA_STORE_REDIS_DEFAULT_BACKOFF_MIN_MS;
     unsigned bmax = p->backoff_max_ms ? p->backoff_max_ms : FSA_STORE_REDIS_DEFAULT_BACKOFF_MAX_MS;
     s->backoff_min_ns = (uint64_t)bmin * 1000000u;
@@ -1444,17 +1737,20 @@ struct fsa_store_redis *fsa_store_redis_create(const struct fsa_store_redis_para
     s->fd = -1;
     s->ring_cap = s->max_pending + 1;
     s->out = malloc(OUT_CAP);
-    s->ring = malloc(s->ring_cap);
+    s->ring = calloc(s->ring_cap, sizeof(*s->ring));
+    s->loads = calloc(LOADS_MAX, sizeof(*s->loads));
+    s->stage = malloc(STAGE_CAP);
+    s->touched = calloc(TOUCHED_WORDS, sizeof(*s->touched));
     s->nnames = p->instance_names ? p->ninstances : 0;
     s->names = calloc(s->nnames ? s->nnames : 1, sizeof(*s->names));
-    if (!s->out || !s->ring || !s->names || !reader_renew(s)) {
+    if (!s->out || !s->ring || !s->loads || !s->stage || !s->touched || !s->names || !reader_renew(s)) {
         fsa_store_redis_destroy(s);
         return NULL;
     }
     for (unsigned i = 0; i < s->nnames; i++)
         copy_cstr(s->names[i], sizeof(s->names[i]), p->instance_names[i], "");
     for (int f = 0; f < F_COUNT; f++) {
-        struct wbuf w = {s->field_resp[f], s->field_resp[f] + sizeof(s->field_resp[f]), true};
+        struct wbuf w = {s->field_resp[f], s->field_resp[f] + sizeof(s->field_resp[f]), true, false};
         w_lit(&w, field_names[f]);
         if (!w.ok) { /* a field name too long for field_resp: a programming error, caught by every test */
             fsa_store_redis_destroy(s);
@@ -1470,8 +1766,8 @@ void fsa_store_redis_destroy(struct fsa_store_redis *s)
 {
     if (!s)
         return;
-    if (s->state == FSA_STORE_REDIS_UP && s->nq)
-        redis_flush(s);
+    if (s->state == FSA_STORE_REDIS_UP)
+        redis_drain(s, fsa_mono_ns() + s->timeout_ns, NULL, NULL);
     if (s->rc)
         redisFree(s->rc);
     if (s->reader)
@@ -1480,6 +1776,9 @@ void fsa_store_redis_destroy(struct fsa_store_redis *s)
     explicit_bzero(s->sentinel_password, sizeof(s->sentinel_password));
     free(s->out);
     free(s->ring);
+    free(s->loads);
+    free(s->stage);
+    free(s->touched);
     free(s->names);
     free(s);
 }
@@ -1503,6 +1802,9 @@ void fsa_store_redis_stats_read(const struct fsa_store_redis *s, struct fsa_stor
     o->pending = R(C_PENDING);
     o->failovers = R(C_FAILOVERS);
     o->sentinel_failures = R(C_SENTINEL_FAILURES);
+    o->unreadable = R(C_UNREADABLE);
+    o->load_hits_old = R(C_LOAD_HITS_OLD);
+    o->commands = R(C_COMMANDS);
     o->state = (unsigned)R(C_STATE);
 #undef R
 }

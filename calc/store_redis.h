@@ -2,12 +2,13 @@
  * store_redis: the `redis` leg store (store.h), one per calculator worker.
  *
  * The key layout, the pipeline and the failure rules are written at the top
- * of store_redis.c. In short: one hash per leg at
- * <key_prefix><instance name>:<Unique-ID> with text fields an operator can
- * HGETALL; saves (HSET + EXPIRE) and deletes are queued and sent in batches
- * without waiting for their replies; a load, a flush and a connect wait at
- * most timeout_ms; when Redis is down or slow the store fails fast, counts
- * it, and reconnects with exponential backoff (one attempt per step).
+ * of store_redis.c. In short: one hash per FreeSWITCH instance at
+ * <key_prefix>v2:<instance name>, three fields per leg (labels, bases,
+ * jitter) written behind in rounds, one HSET and one EXPIRE per instance and
+ * round; loads answered later through poll(); nothing blocks the worker but
+ * a connect attempt (timeout_ms) and drain() at stop; when Redis is down or
+ * slow the store fails fast, counts it, and reconnects with exponential
+ * backoff (one attempt per step).
  *
  * Thread contract: create/destroy by the worker's creator (before the worker
  * thread starts / after it joined); the fsa_store_ops only from that one
@@ -28,7 +29,6 @@
 #define FSA_STORE_REDIS_DEFAULT_TTL_S 86400u
 #define FSA_STORE_REDIS_DEFAULT_TIMEOUT_MS 200u
 #define FSA_STORE_REDIS_DEFAULT_MAX_PENDING 4096u /* Redis commands queued or unanswered */
-#define FSA_STORE_REDIS_DEFAULT_BATCH 128u        /* commands queued before a send is tried */
 #define FSA_STORE_REDIS_DEFAULT_BACKOFF_MIN_MS 100u
 #define FSA_STORE_REDIS_DEFAULT_BACKOFF_MAX_MS 10000u
 
@@ -56,15 +56,14 @@ struct fsa_store_redis_params {
     const char *username; /* Redis 6 ACL user: AUTH <username> <password>; NULL or "": AUTH <password> */
     const char *password; /* NULL or "": no AUTH */
     int db;               /* SELECT db (0..); SELECT is always sent: it proves Redis answers */
-    unsigned ttl_s;       /* EXPIRE of a leg's hash, refreshed on every save */
-    unsigned timeout_ms;  /* longest one store call blocks the worker */
+    unsigned ttl_s;       /* EXPIRE of an instance's hash, refreshed at every round that wrote to it */
+    unsigned timeout_ms;  /* a connect attempt at most; unanswered commands this long take the connection down */
     const char *key_prefix;
     /* Key part per instance id; an id without a name is written in decimal. Copied. */
     const char *const *instance_names;
     unsigned ninstances;
     const char *label; /* for log lines, e.g. "redis.w0"; NULL: "redis" */
-    unsigned max_pending;
-    unsigned batch;
+    unsigned max_pending; /* commands sent and unanswered at most */
     unsigned backoff_min_ms, backoff_max_ms;
     fsa_store_redis_log_fn log; /* NULL: nothing is logged */
     void *log_ctx;
@@ -76,7 +75,10 @@ enum fsa_store_op { FSA_STORE_OP_LOAD = 0, FSA_STORE_OP_SAVE, FSA_STORE_OP_DELET
  * ok: Redis answered without an error (a load that found nothing is ok);
  * error: Redis answered with an error, the connection failed with the
  * operation queued or in flight, or it was refused at once because the
- * store is down (backing off); dropped: the queue was at its bound.
+ * store is down (backing off); dropped: no longer happens (a full queue
+ * now puts the write off to the worker's next round, counted there as
+ * deferred), kept so the metric's label set does not change. Saves and
+ * deletes count per leg.
  */
 enum fsa_store_result {
     FSA_STORE_RESULT_OK = 0,
@@ -100,6 +102,9 @@ struct fsa_store_redis_stats {
     uint64_t pending;          /* gauge: commands queued or awaiting their reply */
     uint64_t failovers;        /* Sentinel named another master than the one before */
     uint64_t sentinel_failures; /* connect attempts no Sentinel answered */
+    uint64_t unreadable;       /* loads that found a leg they could not read (bad value, unknown format version) */
+    uint64_t load_hits_old;    /* loads that found a leg in the previous format (written anew in the current one) */
+    uint64_t commands;         /* Redis commands sent, handshakes included */
     unsigned state;            /* enum fsa_store_redis_state */
 };
 

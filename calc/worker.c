@@ -16,6 +16,8 @@
 #include <time.h>
 
 #define IDLE_WAIT_MS 100 /* bounded sleep, so a stop request and expiries are seen promptly */
+#define STORE_POLL_MS 1  /* ... while the store has answers to come */
+#define STORE_FINAL_NS (5ull * 1000000000ull) /* the stop's write of every leg to the store, at most */
 #define BATCH_PER_LANE 256
 #define SWEEP_BUSY 32   /* leg records examined for expiry after each batch, at most */
 #define SWEEP_IDLE 4096 /* ... and before a sleep */
@@ -87,6 +89,8 @@ struct fsa_worker *fsa_worker_create(const struct fsa_worker_params *params)
         .request_labels = params->requests ? request_labels : NULL,
         .request_ctx = w,
         .label_wait_ms = params->label_wait_ms,
+        .store_flush_ms = params->store_flush_ms,
+        .store_checkpoint_s = params->store_checkpoint_s,
         .emodel_no_plc = params->emodel_no_plc,
     };
     if (params->requests) {
@@ -179,6 +183,7 @@ static unsigned drain_once(struct fsa_worker *w)
     if (handled) {
         unsigned slice = handled / SCAN_PER_EVENTS < SWEEP_BUSY ? handled / SCAN_PER_EVENTS + 1 : SWEEP_BUSY;
         after_batch(w, now_ns, slice, slice);
+        fsa_calc_store_tick(w->calc, now_ns);
     }
     return handled;
 }
@@ -199,19 +204,21 @@ void fsa_worker_run(struct fsa_worker *w)
         if (slice)
             w->last_idle_slice_ns = now_ns;
         after_batch(w, now_ns, slice, slice);
-        fsa_calc_flush(w->calc);
+        fsa_calc_store_tick(w->calc, now_ns);
         unsigned token = fsa_doorbell_prepare(&w->bell);
         if (drain_once(w)) {
             fsa_doorbell_cancel(&w->bell);
             continue;
         }
-        fsa_doorbell_wait(&w->bell, token, IDLE_WAIT_MS);
+        /* Store answers arrive on a socket the doorbell does not watch: look again soon while some are due. */
+        fsa_doorbell_wait(&w->bell, token, fsa_calc_store_busy(w->calc) ? STORE_POLL_MS : IDLE_WAIT_MS);
     }
     /* Nothing more will come: events still waiting for labels go now, without them. */
     fsa_calc_release_parked(w->calc, fsa_clock_ns(CLOCK_MONOTONIC));
+    /* A clean stop writes every leg's state first, so the agent that carries on counts nothing twice. */
+    fsa_calc_store_final(w->calc, fsa_clock_ns(CLOCK_MONOTONIC) + STORE_FINAL_NS);
     if (fsa_calc_take_published(w->calc) && w->p.output_wake)
         w->p.output_wake(w->p.output_wake_arg);
-    fsa_calc_flush(w->calc);
 }
 
 uint64_t fsa_worker_events_read(const struct fsa_worker *w, unsigned instance, enum fsa_event_kind kind)

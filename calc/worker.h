@@ -57,6 +57,7 @@ struct fsa_worker_params {
     struct fsa_lane **requests;
     unsigned nreactors;
     unsigned label_wait_ms; /* a learnt leg's events wait this long for its labels (0: the default) */
+    unsigned store_flush_ms, store_checkpoint_s; /* write-behind to a persistent store (calc.h; 0: defaults) */
     bool emodel_no_plc;               /* emodel.plc: false */
 };
 

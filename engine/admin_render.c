@@ -399,6 +399,15 @@ static void metrics_calc(const struct fsa_admin_model *m, struct fsa_admin_out *
               "operation", ops, op_counts, 3);
     single(o, "fsagent_storage_hits_total", "counter", "Storage loads that found a leg's state.", c->store_hits);
     single(o, "fsagent_storage_errors_total", "counter", "Storage operations that failed.", c->store_errors);
+    single(o, "fsagent_storage_write_rounds_total", "counter",
+           "Write-behind rounds (one per storage.redis.flush_interval_ms per worker).", c->store_rounds);
+    single(o, "fsagent_storage_writes_deferred_total", "counter",
+           "Rounds cut short because the store had no room: the rest waits for the next round.", c->store_deferred);
+    single(o, "fsagent_storage_load_timeouts_total", "counter",
+           "Legs whose events stopped waiting for their load after engine.resync_label_wait_ms.",
+           c->store_loads_timeout);
+    single(o, "fsagent_storage_loads_late_total", "counter",
+           "Load answers that came after their leg stopped waiting (ignored).", c->store_loads_late);
     if (!m->has_store)
         return;
     /* Redis's own books: a pipelined save that fails after the call returned is only counted here. */
@@ -422,6 +431,12 @@ static void metrics_calc(const struct fsa_admin_model *m, struct fsa_admin_out *
            "Redis Sentinel named a new master (failovers followed, counted per worker connection).", r->failovers);
     single(o, "fsagent_storage_redis_sentinel_failures_total", "counter",
            "Redis connection attempts for which no Sentinel named the master.", r->sentinel_failures);
+    single(o, "fsagent_storage_redis_unreadable_total", "counter",
+           "Loads that found a leg they could not read (bad value, or a format version this agent does not know).",
+           r->unreadable);
+    single(o, "fsagent_storage_redis_previous_format_total", "counter",
+           "Loads that found a leg in the previous format (written again in the current one).", r->load_hits_old);
+    single(o, "fsagent_storage_redis_commands_total", "counter", "Redis commands sent.", r->commands);
 }
 
 /* A histogram family in seconds from µs counts at fsa_export_age_le_us. */

@@ -144,7 +144,9 @@ static const char *create_workers(struct fsa_agent *a, const struct fsa_config *
                                        .output_wake_arg = a->exporter,
                                        .requests = a->req_lanes ? requests : NULL,
                                        .nreactors = a->nreactors,
-                                       .label_wait_ms = cfg->engine.resync_label_wait_ms};
+                                       .label_wait_ms = cfg->engine.resync_label_wait_ms,
+                                       .store_flush_ms = cfg->redis.flush_interval_ms,
+                                       .store_checkpoint_s = cfg->redis.checkpoint_interval_s};
         /* One store per worker: each worker owns its Redis connection, so no locks (calc/store.h). */
         struct fsa_store store = {&fsa_store_memory_ops, NULL};
         if (cfg->storage == FSA_STORAGE_REDIS) {
@@ -434,6 +436,9 @@ bool fsa_agent_store_stats(const struct fsa_agent *a, struct fsa_store_redis_sta
         out->pending += s.pending;
         out->failovers += s.failovers;
         out->sentinel_failures += s.sentinel_failures;
+        out->unreadable += s.unreadable;
+        out->load_hits_old += s.load_hits_old;
+        out->commands += s.commands;
         /* One worker's store down is the store down: the worst state wins. */
         if (!any || s.state == FSA_STORE_REDIS_DOWN || out->state == FSA_STORE_REDIS_INIT)
             out->state = s.state;
@@ -509,7 +514,8 @@ size_t fsa_agent_calc_stats_json(const struct fsa_agent *a, char *out, size_t ca
                      "\"qos_generated\":%llu,\"labels_full\":%llu,\"records\":{\"rtcp\":%llu,\"qos\":%llu,"
                      "\"leg_up\":%llu,\"leg_down\":%llu},\"records_dropped\":{\"rtcp\":%llu,\"qos\":%llu,"
                      "\"leg_up\":%llu,\"leg_down\":%llu},\"store\":{\"loads\":%llu,\"hits\":%llu,\"saves\":%llu,"
-                     "\"deletes\":%llu,\"errors\":%llu}}",
+                     "\"deletes\":%llu,\"errors\":%llu,\"rounds\":%llu,\"deferred\":%llu,\"loads_timeout\":%llu,"
+                     "\"loads_late\":%llu}}",
                      (unsigned long long)s.legs_active, (unsigned long long)s.legs_created,
                      (unsigned long long)s.legs_ended, (unsigned long long)s.legs_expired,
                      (unsigned long long)s.legs_refused, (unsigned long long)s.events_late,
@@ -527,7 +533,9 @@ size_t fsa_agent_calc_stats_json(const struct fsa_agent *a, char *out, size_t ca
                      (unsigned long long)s.records_dropped[FSA_REC_LEG_UP],
                      (unsigned long long)s.records_dropped[FSA_REC_LEG_DOWN], (unsigned long long)s.store_loads,
                      (unsigned long long)s.store_hits, (unsigned long long)s.store_saves,
-                     (unsigned long long)s.store_deletes, (unsigned long long)s.store_errors);
+                     (unsigned long long)s.store_deletes, (unsigned long long)s.store_errors,
+                     (unsigned long long)s.store_rounds, (unsigned long long)s.store_deferred,
+                     (unsigned long long)s.store_loads_timeout, (unsigned long long)s.store_loads_late);
     size_t len = n < 0 ? 0 : ((size_t)n < cap ? (size_t)n : cap - 1);
     struct fsa_store_redis_stats rs;
     if (fsa_agent_store_stats(a, &rs) && len > 0) {
@@ -543,11 +551,14 @@ size_t fsa_agent_calc_stats_json(const struct fsa_agent *a, char *out, size_t ca
         }
         int w = snprintf(out + len, cap - len,
                          "},\"load_hits\":%llu,\"connects\":%llu,\"connect_failures\":%llu,\"reconnects\":%llu,"
-                         "\"pending\":%llu,\"failovers\":%llu,\"sentinel_failures\":%llu,\"state\":\"%s\"}}",
+                         "\"pending\":%llu,\"failovers\":%llu,\"sentinel_failures\":%llu,\"unreadable\":%llu,"
+                         "\"load_hits_old\":%llu,\"commands\":%llu,\"state\":\"%s\"}}",
                          (unsigned long long)rs.load_hits, (unsigned long long)rs.connects,
                          (unsigned long long)rs.connect_failures, (unsigned long long)rs.reconnects,
                          (unsigned long long)rs.pending, (unsigned long long)rs.failovers,
-                         (unsigned long long)rs.sentinel_failures, fsa_store_redis_state_name(rs.state));
+                         (unsigned long long)rs.sentinel_failures, (unsigned long long)rs.unreadable,
+                         (unsigned long long)rs.load_hits_old, (unsigned long long)rs.commands,
+                         fsa_store_redis_state_name(rs.state));
         len += w > 0 && (size_t)w < cap - len ? (size_t)w : 0;
     }
     return len;

@@ -212,6 +212,8 @@ static const struct field redis_fields[] = {
     F_NUM(K_INT, "db", TR, db, 0, INT_MAX, 0),
     F_NUM(K_UINT, "ttl_s", TR, ttl_s, 1, 31536000, 0),
     F_NUM(K_UINT, "timeout_ms", TR, timeout_ms, 1, 60000, 0),
+    F_NUM(K_UINT, "flush_interval_ms", TR, flush_interval_ms, 10, 60000, 0),
+    F_NUM(K_UINT, "checkpoint_interval_s", TR, checkpoint_interval_s, 1, 86400, 0),
     F_MAP("sentinel", offsetof(TR, sentinel), &sentinel_table),
 };
 #undef TR
@@ -1288,6 +1290,8 @@ void fsa_config_defaults(struct fsa_config *cfg)
     cfg->redis.db = 0;
     cfg->redis.ttl_s = 86400;
     cfg->redis.timeout_ms = 200;
+    cfg->redis.flush_interval_ms = 1000;
+    cfg->redis.checkpoint_interval_s = 30;
 
     struct fsa_otel_config *o = &cfg->otel;
     memcpy(o->endpoint, "localhost:4317", sizeof("localhost:4317"));

@@ -51,7 +51,9 @@ struct fsa_redis_config {
     char password[FSA_SECRET_MAX];
     int db;                  /* default 0 */
     unsigned ttl_s;          /* default 86400 */
-    unsigned timeout_ms;     /* default 200: longest a worker waits on Redis */
+    unsigned timeout_ms;     /* default 200: an answer later than this takes the connection down; a connect waits this long at most */
+    unsigned flush_interval_ms;     /* default 1000: changed labels and delta bases are written this often */
+    unsigned checkpoint_interval_s; /* default 30: changed jitter accumulators at most this often */
     struct fsa_sentinel_config sentinel;
 };
 

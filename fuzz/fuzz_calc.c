@@ -235,33 +235,85 @@ static void build(struct in *in, struct fsa_event_msg *m)
     c->in_jitter_max_variance = dbl(in);
 }
 
-/* ---- a store that answers loads with fuzz bytes ------------------------------------------------------------ */
+/* ---- a store that answers loads with fuzz bytes, later, as Redis does --------------------------------------- */
+
+#define FZ_ASKED 4
 
 struct fuzz_store {
-    struct fsa_leg_state state; /* what the next load returns */
-    uint8_t mode;               /* bit 0: load hits; bit 1: operations fail */
+    struct fsa_leg_state state; /* what a load that hits returns (its key set to the one asked) */
+    /* bit 0: loads hit; 1: operations fail; 2: (ctl) new state follows; 4: no room (EAGAIN); 5: the old format; 6: reconnected */
+    uint8_t mode;
+    uint64_t epoch;
+    struct fsa_leg_state asked[FZ_ASKED];
+    unsigned nasked;
 };
 
-static int fz_load(void *ctx, uint16_t instance, const char *uuid, size_t n, struct fsa_leg_state *out)
+static int fz_load(void *ctx, uint16_t instance, const char *uuid, size_t n)
 {
     struct fuzz_store *f = ctx;
-    require(uuid && n > 0 && n < FSA_UUID_MAX && uuid[n] == '\0' && instance < 3);
+    require(uuid && n > 0 && n < FSA_UUID_MAX && instance < 3);
     if (f->mode & 2)
         return -EIO;
-    if (!(f->mode & 1))
-        return 0;
-    *out = f->state;
-    return 1;
+    if ((f->mode & 16) || f->nasked == FZ_ASKED)
+        return -EAGAIN;
+    struct fsa_leg_state *a = &f->asked[f->nasked++];
+    memset(a, 0, sizeof(*a));
+    a->instance = instance;
+    memcpy(a->uuid, uuid, n);
+    return 0;
 }
 
-static int fz_save(void *ctx, const struct fsa_leg_state *s)
+static int fz_save(void *ctx, const struct fsa_leg_state *s, unsigned parts)
 {
     struct fuzz_store *f = ctx;
+    require(parts && !(parts & ~(unsigned)FSA_STORE_PART_ALL));
     check_cstr(s->uuid, sizeof(s->uuid));
     check_cstr(s->call_id, sizeof(s->call_id));
     check_cstr(s->domain, sizeof(s->domain));
     check_cstr(s->codec, sizeof(s->codec));
-    return f->mode & 2 ? -EIO : 0;
+    return f->mode & 2 ? -EIO : f->mode & 16 ? -EAGAIN : 0;
+}
+
+static void fz_round_end(void *ctx)
+{
+    (void)ctx;
+}
+
+static void fz_poll(void *ctx, fsa_store_loaded_fn loaded, void *arg)
+{
+    struct fuzz_store *f = ctx;
+    if (f->mode & 64)
+        f->epoch++;
+    unsigned n = f->nasked;
+    f->nasked = 0;
+    for (unsigned i = 0; i < n; i++) {
+        struct fsa_leg_state st = f->asked[i];
+        int result = f->mode & 2 ? FSA_STORE_LOAD_FAILED : FSA_STORE_LOAD_MISS;
+        if (!(f->mode & 2) && (f->mode & 1)) {
+            struct fsa_leg_state key = st;
+            st = f->state; /* fuzz bytes, strings unterminated and all: the calc must check them */
+            st.instance = key.instance;
+            memcpy(st.uuid, key.uuid, sizeof(st.uuid));
+            result = f->mode & 32 ? FSA_STORE_LOAD_HIT_OLD : FSA_STORE_LOAD_HIT;
+        }
+        loaded(arg, &st, result);
+    }
+}
+
+static bool fz_busy(void *ctx)
+{
+    return ((struct fuzz_store *)ctx)->nasked > 0;
+}
+
+static uint64_t fz_epoch(void *ctx)
+{
+    return ((struct fuzz_store *)ctx)->epoch;
+}
+
+static void fz_drain(void *ctx, uint64_t deadline_ns, fsa_store_loaded_fn loaded, void *arg)
+{
+    (void)deadline_ns;
+    fz_poll(ctx, loaded, arg);
 }
 
 static int fz_del(void *ctx, uint16_t instance, const char *uuid, size_t n)
@@ -269,7 +321,7 @@ static int fz_del(void *ctx, uint16_t instance, const char *uuid, size_t n)
     struct fuzz_store *f = ctx;
     (void)instance;
     require(uuid && n > 0 && n < FSA_UUID_MAX);
-    return f->mode & 2 ? -EIO : 0;
+    return f->mode & 2 ? -EIO : f->mode & 16 ? -EAGAIN : 0;
 }
 
 /* Resume: a label request is accepted unless the store's mode bit 3 says the request lane is full. */
@@ -280,8 +332,16 @@ static bool fz_request(void *ctx, uint16_t instance, const char *uuid, size_t n)
     return !(f->mode & 8);
 }
 
-static const struct fsa_store_ops fuzz_store_ops = {
-    .name = "fuzz", .persistent = true, .load = fz_load, .save = fz_save, .del = fz_del, .flush = NULL};
+static const struct fsa_store_ops fuzz_store_ops = {.name = "fuzz",
+                                                    .persistent = true,
+                                                    .load = fz_load,
+                                                    .save = fz_save,
+                                                    .del = fz_del,
+                                                    .round_end = fz_round_end,
+                                                    .poll = fz_poll,
+                                                    .busy = fz_busy,
+                                                    .epoch = fz_epoch,
+                                                    .drain = fz_drain};
 
 static void drain(struct fsa_lane *lane)
 {
@@ -323,8 +383,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
                 bytes(&in, &fz.state, sizeof(fz.state));
         } else if (ctl >= 0xe0) {
             unsigned budget = u8(&in);
-            for (int i = 0; i < NCALC; i++)
+            for (int i = 0; i < NCALC; i++) {
                 fsa_calc_sweep(c[i], now, now / 1000, budget);
+                fsa_calc_store_tick(c[i], now); /* loads answered, a write round when one is due */
+            }
         } else if (ctl >= 0xd0) { /* a group, as the worker hands them over (prefetch path) */
             static struct fsa_event_msg group[FSA_CALC_BATCH];
             const struct fsa_event_msg *ptrs[FSA_CALC_BATCH];
@@ -355,6 +417,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     now += (uint64_t)(TTL_S + 1) * S;
     for (int i = 0; i < NCALC; i++) {
         fsa_calc_release_parked(c[i], now);
+        fsa_calc_store_final(c[i], 0);
         drain(&lane);
         for (int k = 0; k < 4 * MAX_LEGS; k++) {
             fsa_calc_sweep(c[i], now, now / 1000, 1);

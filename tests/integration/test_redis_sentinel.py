@@ -5,11 +5,13 @@ A real master and replica (redis-server) and one Sentinel (redis-server --sentin
 loopback ports; the agent is given only the Sentinel's address and the master's name. fssim runs
 calls with RTCP every second, so every worker writes to Redis all the time.
 
-  1. The agent finds the master through the Sentinel: leg hashes appear on the master.
+  1. The agent finds the master through the Sentinel: the 40 legs appear on the master (the
+     instance hash fsagent:leg:v2:fs1 holds a labels field per leg, and the format version).
   2. SENTINEL FAILOVER: the replica becomes master and the old master a replica, which answers
      the agent's writes with READONLY. Each worker's connection goes down, asks the Sentinel again,
      follows the failover (fsagent_storage_redis_failovers_total, one per worker connection), and
-     writes to the new master: leg hashes keep appearing there, the store is up at the end.
+     writes to the new master: a leg's jitter accumulators (checkpointed every second here) keep
+     changing there, the store is up at the end.
   3. Nothing of the agent's own work is lost meanwhile: every event processed, no record dropped.
 """
 import os
@@ -57,8 +59,16 @@ def redis_server(port, *extra):
     return p
 
 
+HASH = "fsagent:leg:v2:fs1"
+
+
 def dbsize(port):
     r = cmd(port, "DBSIZE")
+    return int(r[1:]) if r and r.startswith(":") else -1
+
+
+def hlen(port):
+    r = cmd(port, "HLEN", HASH)
     return int(r[1:]) if r and r.startswith(":") else -1
 
 
@@ -83,12 +93,12 @@ def main():
         c.check(wait_for(lambda: "connected_slaves:1" in (rawinfo(pm) or ""), 15), "the replica is attached")
         sim = start_fssim(fs, "--calls", 20, "--cps", 20, "--call-duration", 600, "--rtcp-interval-ms", 1000,
                           "--heartbeat", 1)
-        storage = ("storage: {type: redis, redis: {host: 127.0.0.1, port: 1, timeout_ms: 500, sentinel: "
-                   "{master_name: mymaster, addresses: [\"127.0.0.1:%d\"]}}}\n" % ps)
+        storage = ("storage: {type: redis, redis: {host: 127.0.0.1, port: 1, timeout_ms: 500, checkpoint_interval_s: 1, "
+                   "sentinel: {master_name: mymaster, addresses: [\"127.0.0.1:%d\"]}}}\n" % ps)
         agent = start_agent(agent_config([fs], extra=storage))
-        c.check(wait_for(lambda: dbsize(pm) >= 20, 30 * SLOW), "leg hashes on the master named by the Sentinel (%d)"
-                % dbsize(pm))
-        before = dbsize(pr)
+        c.check(wait_for(lambda: hlen(pm) >= 1 + 40, 30 * SLOW), "the legs on the master named by the Sentinel (%d)"
+                % hlen(pm))
+        before = hlen(pr)
         r = cmd(ps, "SENTINEL", "FAILOVER", "mymaster")
         c.eq(r, "+OK", "SENTINEL FAILOVER accepted")
         c.check(wait_for(lambda: master_port(ps) == pr, 30), "the Sentinel names the old replica as master")
@@ -98,14 +108,14 @@ def main():
             rs = st.get("calc", {}).get("redis", {})
             return rs.get("failovers", 0) >= 1 and rs.get("state") == "up"
         c.check(wait_for(followed, 30 * SLOW), "the agent followed the failover and is up")
-        # The legs' hashes keep changing on the new master: a report a second per leg bumps jitter_count.
-        keys = cmd(pr, "KEYS", "*") or []
-        key = keys[0] if keys else ""
-        j0 = cmd(pr, "HGET", key, "jitter_count") if key else None
+        # The legs keep changing on the new master: a report a second per leg moves its jitter part.
+        fields = [f for f in (cmd(pr, "HKEYS", HASH) or []) if f.endswith(":j")]
+        key = fields[0] if fields else ""
+        j0 = cmd(pr, "HGET", HASH, key) if key else None
         time.sleep(3)
-        j1 = cmd(pr, "HGET", key, "jitter_count") if key else None
-        c.check(dbsize(pr) >= before and j0 is not None and j1 is not None and j0 != j1,
-                "the agent writes to the new master (%s: jitter_count %r -> %r)" % (key, j0, j1))
+        j1 = cmd(pr, "HGET", HASH, key) if key else None
+        c.check(hlen(pr) >= before and j0 is not None and j1 is not None and j0 != j1,
+                "the agent writes to the new master (%s: %r -> %r)" % (key, j0, j1))
         c.check("role:master" in (rawinfo(pr) or ""), "the new master's role is master")
         c.check("role:slave" in (rawinfo(pm) or ""), "the old master is a replica now")
     finally:

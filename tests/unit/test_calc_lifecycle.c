@@ -397,32 +397,66 @@ static void calc_leg_invalid_messages(void)
 
 /* ---- the store seam: a fake persistent back end ------------------------------------------------------------ */
 
+/*
+ * Holds one leg's state, merged part by part as a real store would; answers
+ * loads at the next poll (never at once, like Redis); counts what it is asked.
+ */
 struct fake_store {
-    int loads, saves, dels, fail;
+    int loads, saves, dels, rounds, fail;
+    unsigned last_parts;
     struct fsa_leg_state saved;
     bool have;
+    int answer; /* FSA_STORE_LOAD_HIT or _HIT_OLD for a load that finds the leg */
+    uint64_t epoch;
+    struct fsa_leg_state asked[4];
+    int nasked;
 };
 
-static int fake_load(void *ctx, uint16_t instance, const char *uuid, size_t n, struct fsa_leg_state *out)
+static int fake_load(void *ctx, uint16_t instance, const char *uuid, size_t n)
 {
     struct fake_store *f = ctx;
     f->loads++;
     if (f->fail)
         return -EIO;
-    if (!f->have || f->saved.instance != instance || strlen(f->saved.uuid) != n || memcmp(f->saved.uuid, uuid, n))
-        return 0;
-    *out = f->saved;
-    return 1;
+    struct fsa_leg_state *a = &f->asked[f->nasked++];
+    memset(a, 0, sizeof(*a));
+    a->instance = instance;
+    memcpy(a->uuid, uuid, n);
+    return 0;
 }
 
-static int fake_save(void *ctx, const struct fsa_leg_state *s)
+static int fake_save(void *ctx, const struct fsa_leg_state *s, unsigned parts)
 {
     struct fake_store *f = ctx;
-    f->saves++;
     if (f->fail)
         return -EIO;
-    f->saved = *s;
-    f->have = true;
+    f->saves++;
+    f->last_parts = parts;
+    struct fsa_leg_state *o = &f->saved;
+    if (!f->have) {
+        memset(o, 0, sizeof(*o));
+        o->instance = s->instance;
+        memcpy(o->uuid, s->uuid, sizeof(o->uuid));
+        f->have = true;
+    }
+    if (parts & FSA_STORE_PART_LABELS) {
+        memcpy(o->call_id, s->call_id, sizeof(o->call_id));
+        memcpy(o->domain, s->domain, sizeof(o->domain));
+        memcpy(o->codec, s->codec, sizeof(o->codec));
+        o->domain_rank = s->domain_rank;
+        o->direction = s->direction;
+        o->flags = (uint8_t)((o->flags & ~FSA_LEG_LEARNT) | (s->flags & FSA_LEG_LEARNT));
+    }
+    if (parts & FSA_STORE_PART_BASES) {
+        memcpy(o->rtcp, s->rtcp, sizeof(o->rtcp));
+        o->flags = (uint8_t)((o->flags & FSA_LEG_LEARNT) | (s->flags & ~FSA_LEG_LEARNT));
+    }
+    if (parts & FSA_STORE_PART_JITTER) {
+        o->jitter_count = s->jitter_count;
+        o->jitter_sum_ms = s->jitter_sum_ms;
+        o->jitter_min_ms = s->jitter_min_ms;
+        o->jitter_max_ms = s->jitter_max_ms;
+    }
     return 0;
 }
 
@@ -430,21 +464,69 @@ static int fake_del(void *ctx, uint16_t instance, const char *uuid, size_t n)
 {
     struct fake_store *f = ctx;
     (void)instance, (void)uuid, (void)n;
+    if (f->fail)
+        return -EIO;
     f->dels++;
-    return f->fail ? -EIO : 0;
+    f->have = false;
+    return 0;
 }
 
-static const struct fsa_store_ops fake_ops = {
-    .name = "fake", .persistent = true, .load = fake_load, .save = fake_save, .del = fake_del};
+static void fake_round_end(void *ctx)
+{
+    struct fake_store *f = ctx;
+    f->rounds++;
+}
+
+static void fake_poll(void *ctx, fsa_store_loaded_fn loaded, void *arg)
+{
+    struct fake_store *f = ctx;
+    for (int i = 0; i < f->nasked; i++) {
+        struct fsa_leg_state *a = &f->asked[i];
+        bool hit = f->have && strcmp(f->saved.uuid, a->uuid) == 0;
+        loaded(arg, hit ? &f->saved : a, hit ? f->answer : FSA_STORE_LOAD_MISS);
+    }
+    f->nasked = 0;
+}
+
+static bool fake_busy(void *ctx)
+{
+    return ((struct fake_store *)ctx)->nasked > 0;
+}
+
+static uint64_t fake_epoch(void *ctx)
+{
+    return ((struct fake_store *)ctx)->epoch;
+}
+
+static void fake_drain(void *ctx, uint64_t deadline_ns, fsa_store_loaded_fn loaded, void *arg)
+{
+    (void)deadline_ns;
+    fake_poll(ctx, loaded, arg);
+}
+
+static const struct fsa_store_ops fake_ops = {.name = "fake",
+                                              .persistent = true,
+                                              .load = fake_load,
+                                              .save = fake_save,
+                                              .del = fake_del,
+                                              .round_end = fake_round_end,
+                                              .poll = fake_poll,
+                                              .busy = fake_busy,
+                                              .epoch = fake_epoch,
+                                              .drain = fake_drain};
+
+#define MS (1000000ull)
 
 /*
- * Failover: agent 1 saw cumulative Lost 10 on SSRC 0x1234 and saved its
- * state; agent 2 (a new calc, same store) loads it at the leg's next event,
- * so Lost 12 gives 12 - 10 = 2, not 12, and the labels are back.
+ * Write-behind and failover. Agent 1 learns "fo" mid-call: its events wait
+ * for the load (a miss), then it is written once per flush interval, only
+ * the parts that changed (jitter at the stop, the checkpoint never being
+ * due). Agent 2 loads it at the leg's next event, so Lost 12 after a stored
+ * base of 11 gives 1, not 12, and the labels are back.
  */
 static void calc_leg_store_seam(void)
 {
-    struct fake_store f = {0};
+    struct fake_store f = {.answer = FSA_STORE_LOAD_HIT, .epoch = 1};
     struct fsa_store st = {&fake_ops, &f};
     nrec = 0;
     struct fsa_calc_params p = {.max_legs = 8, .emit = emit, .store = &st};
@@ -453,40 +535,103 @@ static void calc_leg_store_seam(void)
     set_domain(&m, "fail.example", FSA_DOMAIN_FROM_VARIABLE);
     snprintf(m.u.chan.codec, sizeof(m.u.chan.codec), "G722");
     snprintf(m.u.chan.local_media_ip, sizeof(m.u.chan.local_media_ip), "10.1.2.3");
-    fsa_calc_process(c1, &m, 1);
+    fsa_calc_process(c1, &m, 1 * MS);
+    CHECK_EQ_U64(count(FSA_REC_LEG_UP, "fo"), 0); /* waiting for its load */
+    CHECK(fsa_calc_store_busy(c1));
+    fsa_calc_store_tick(c1, 1 * MS); /* load asked, answered (miss), first round */
+    CHECK_EQ_U64(f.loads, 1);
+    CHECK_EQ_U64(count(FSA_REC_LEG_UP, "fo"), 1);
+    CHECK_EQ_U64(f.saves, 1);
+    CHECK_EQ_U64(f.last_parts, FSA_STORE_PART_LABELS | FSA_STORE_PART_BASES);
+    CHECK_STR(f.saved.domain, "fail.example");
+
     m = msg(FSA_EV_RECV_RTCP, "fo");
     m.u.rtcp.block[0].lost_raw = 10;
-    fsa_calc_process(c1, &m, 1);
-    CHECK_EQ_U64(f.loads, 1);
+    fsa_calc_process(c1, &m, 2 * MS);
+    fsa_calc_store_tick(c1, 500 * MS); /* not due */
+    CHECK_EQ_U64(f.saves, 1);
+    fsa_calc_store_tick(c1, 1001 * MS);
     CHECK_EQ_U64(f.saves, 2);
-    CHECK_STR(f.saved.domain, "fail.example");
+    CHECK_EQ_U64(f.last_parts, FSA_STORE_PART_BASES); /* jitter waits for a checkpoint */
     CHECK_EQ_U64(f.saved.rtcp[FSA_LEG_RTCP_RECV].last_lost, 10);
-    fsa_calc_destroy(c1); /* agent 1 dies */
+    m.u.rtcp.block[0].lost_raw = 11;
+    fsa_calc_process(c1, &m, 1500 * MS);
+    fsa_calc_process(c1, &m, 1600 * MS); /* the same report again: the base does not change */
+    fsa_calc_store_tick(c1, 2001 * MS);
+    CHECK_EQ_U64(f.saves, 3);
+    CHECK_EQ_U64(f.saved.rtcp[FSA_LEG_RTCP_RECV].last_lost, 11);
+    fsa_calc_store_tick(c1, 3001 * MS); /* nothing changed but jitter */
+    CHECK_EQ_U64(f.saves, 3);
+    CHECK_EQ_U64(f.saved.jitter_count, 0);
+    fsa_calc_store_final(c1, UINT64_MAX); /* the clean stop writes the jitter too */
+    CHECK_EQ_U64(f.saves, 4);
+    CHECK_EQ_U64(f.last_parts, FSA_STORE_PART_JITTER);
+    CHECK_EQ_U64(f.saved.jitter_count, 3);
+    CHECK_EQ_U64(f.dels, 0);
+    fsa_calc_destroy(c1); /* agent 1 stops */
 
     struct fsa_calc *c2 = fsa_calc_create(&p);
     nrec = 0;
     m = msg(FSA_EV_RECV_RTCP, "fo");
     m.u.rtcp.block[0].lost_raw = 12;
-    fsa_calc_process(c2, &m, 1);
+    fsa_calc_process(c2, &m, 1 * MS);
+    CHECK_EQ_U64(count(FSA_REC_RTCP, "fo"), 0); /* parked until the answer */
+    int saves = f.saves;
+    fsa_calc_store_tick(c2, 1 * MS); /* load answered, events replayed, then c2's first round (a checkpoint) */
     const struct fsa_metric_record *r = last(FSA_REC_RTCP);
-    CHECK(r && r->u.rtcp.packets_lost == 2);
+    CHECK(r && r->u.rtcp.packets_lost == 1);
     CHECK(r && strcmp(r->labels.domain_name, "fail.example") == 0 && strcmp(r->labels.codec_name, "G722") == 0);
     const struct fsa_leg *l = fsa_calc_leg(c2, 0, "fo", 2);
-    CHECK(l && l->codec_class != 0 && l->jitter_count == 2);
+    CHECK(l && l->codec_class != 0 && l->jitter_count == 4);
+    CHECK_EQ_U64(f.saves, saves + 1); /* the base moved to 12 and jitter to 4 reports; labels as loaded: not written */
+    CHECK_EQ_U64(f.last_parts, FSA_STORE_PART_BASES | FSA_STORE_PART_JITTER);
+    CHECK_EQ_U64(f.saved.rtcp[FSA_LEG_RTCP_RECV].last_lost, 12);
+    fsa_calc_store_tick(c2, 1001 * MS);
+    CHECK_EQ_U64(f.saves, saves + 1);
     m = msg(FSA_EV_CHANNEL_HANGUP_COMPLETE, "fo");
-    fsa_calc_process(c2, &m, 1);
+    fsa_calc_process(c2, &m, 1100 * MS);
+    CHECK_EQ_U64(f.dels, 0); /* gathered for the next round */
+    fsa_calc_store_tick(c2, 2001 * MS);
     CHECK_EQ_U64(f.dels, 1);
-    /* Store down: counted, and the worker carries on from memory. */
+
+    /* Store down: counted, the leg stays queued, and the worker carries on from memory. */
     f.fail = 1;
     m = msg(FSA_EV_CHANNEL_CREATE, "fo2");
-    fsa_calc_process(c2, &m, 1);
+    fsa_calc_process(c2, &m, 2100 * MS);
+    fsa_calc_store_tick(c2, 3001 * MS);
+    f.fail = 0;
+    saves = f.saves;
+    f.epoch = 2; /* reconnected: everything is written again, changed or not */
+    fsa_calc_store_tick(c2, 4001 * MS);
+    CHECK_EQ_U64(f.saves, saves + 1);
+    CHECK_EQ_U64(f.last_parts, FSA_STORE_PART_ALL);
     m = msg(FSA_EV_CHANNEL_HANGUP_COMPLETE, "fo2");
-    fsa_calc_process(c2, &m, 1);
+    fsa_calc_process(c2, &m, 4100 * MS);
+    fsa_calc_store_tick(c2, 5001 * MS);
+    CHECK_EQ_U64(f.dels, 2);
     struct fsa_calc_stats s = stats(c2);
-    CHECK_EQ_U64(s.store_errors, 2); /* save, del (CHANNEL_CREATE loads nothing: a new leg) */
+    CHECK_EQ_U64(s.store_errors, 1); /* the refused round (CHANNEL_CREATE loads nothing: a new leg) */
     CHECK_EQ_U64(s.store_hits, 1);
+    CHECK_EQ_U64(s.store_loads, 1);
     CHECK_EQ_U64(s.records[FSA_REC_LEG_DOWN], 2);
     fsa_calc_destroy(c2);
+
+    /* The previous format: found, then written anew whole at the next round. */
+    f = (struct fake_store){.answer = FSA_STORE_LOAD_HIT_OLD, .epoch = 1, .have = true};
+    f.saved.instance = 0;
+    snprintf(f.saved.uuid, sizeof(f.saved.uuid), "old");
+    snprintf(f.saved.call_id, sizeof(f.saved.call_id), "call-old");
+    f.saved.flags = FSA_LEG_RTCP_RECV_OK;
+    f.saved.rtcp[FSA_LEG_RTCP_RECV] = (struct fsa_leg_rtcp){.source_ssrc = 0x1234, .last_lost = 5};
+    struct fsa_calc *c3 = fsa_calc_create(&p);
+    m = msg(FSA_EV_RECV_RTCP, "old");
+    m.u.rtcp.block[0].lost_raw = 7;
+    fsa_calc_process(c3, &m, 1 * MS);
+    fsa_calc_store_tick(c3, 1 * MS);
+    r = last(FSA_REC_RTCP);
+    CHECK(r && r->u.rtcp.packets_lost == 2 && strcmp(r->labels.correlation_id, "call-old") == 0);
+    CHECK_EQ_U64(f.last_parts, FSA_STORE_PART_LABELS | FSA_STORE_PART_BASES | FSA_STORE_PART_JITTER);
+    fsa_calc_destroy(c3);
 }
 
 int main(void)
