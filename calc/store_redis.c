@@ -78,6 +78,11 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <hiredis/hiredis.h>
+#include <limits.h>
+#include <openssl/err.h>
+#include <openssl/ssl.h>
+#include <openssl/x509v3.h>
+#include <stdint.h>
 #include <netdb.h>
 #include <math.h>
 #include <poll.h>
@@ -211,8 +216,12 @@ struct fsa_store_redis {
     fsa_store_redis_log_fn log;
     void *log_ctx;
 
+    SSL_CTX *tls_ctx; /* NULL: plain TCP */
+    char tls_server_name[256];
+
     /* Connection and queue: the worker thread only. */
     redisContext *rc; /* NULL when not connected */
+    SSL *ssl;         /* over fd, with TLS */
     int fd;
     redisReader *reader;
     char *out; /* [OUT_CAP]: unsent bytes are out[out_off, out_len) */
@@ -776,6 +785,9 @@ static void reply_reset(struct fsa_store_redis *s)
 
 /* ---- queue ------------------------------------------------------------------------------------------------- */
 
+static ssize_t conn_send(struct fsa_store_redis *s, const char *p, size_t n);
+static ssize_t conn_recv(struct fsa_store_redis *s, char *buf, size_t cap);
+
 static void ring_push(struct fsa_store_redis *s, uint32_t entry)
 {
     if (s->nq == 0)
@@ -920,6 +932,10 @@ static void conn_fail(struct fsa_store_redis *s, uint64_t now, const char *fmt, 
     va_end(ap);
 
     fail_queued(s);
+    if (s->ssl) {
+        SSL_free(s->ssl); /* and its BIO; no close_notify: the socket may be dead */
+        s->ssl = NULL;
+    }
     if (s->rc)
         redisFree(s->rc);
     s->rc = NULL;
@@ -981,7 +997,7 @@ static bool io_step(struct fsa_store_redis *s, uint64_t now)
 {
     char eb[64];
     while (s->out_off < s->out_len) {
-        ssize_t n = send(s->fd, s->out + s->out_off, s->out_len - s->out_off, MSG_NOSIGNAL | MSG_DONTWAIT);
+        ssize_t n = conn_send(s, s->out + s->out_off, s->out_len - s->out_off);
         if (n > 0) {
             s->out_off += (size_t)n;
         } else if (n < 0 && errno == EINTR) {
@@ -1005,7 +1021,7 @@ static bool io_step(struct fsa_store_redis *s, uint64_t now)
 
     char buf[READ_CHUNK];
     for (;;) {
-        ssize_t n = recv(s->fd, buf, sizeof(buf), MSG_DONTWAIT);
+        ssize_t n = conn_recv(s, buf, sizeof(buf));
         if (n > 0) {
             if (redisReaderFeed(s->reader, buf, (size_t)n) != REDIS_OK) {
                 conn_fail(s, now, "protocol error: %s", s->reader->errstr);
@@ -1057,6 +1073,178 @@ static bool io_wait(struct fsa_store_redis *s, uint64_t target, uint64_t deadlin
         }
         sleep_on_fd(s->fd, (short)(POLLIN | (s->out_len > s->out_off ? POLLOUT : 0)), now, deadline);
     }
+}
+
+/* ---- TLS (storage.redis.tls): OpenSSL over the store's own non-blocking socket ---------------------------- */
+
+/*
+ * A socket BIO whose writes never raise SIGPIPE (send with MSG_NOSIGNAL):
+ * OpenSSL's own socket BIO uses write(), and a Redis that closed the
+ * connection must cost a reconnect, not the process.
+ */
+static int bio_write(BIO *b, const char *p, int n)
+{
+    ssize_t r = send((int)(intptr_t)BIO_get_data(b), p, (size_t)n, MSG_NOSIGNAL | MSG_DONTWAIT);
+    BIO_clear_retry_flags(b);
+    if (r < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR))
+        BIO_set_retry_write(b);
+    return (int)r;
+}
+
+static int bio_read(BIO *b, char *p, int n)
+{
+    ssize_t r = recv((int)(intptr_t)BIO_get_data(b), p, (size_t)n, MSG_DONTWAIT);
+    BIO_clear_retry_flags(b);
+    if (r < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR))
+        BIO_set_retry_read(b);
+    return (int)r;
+}
+
+static long bio_ctrl(BIO *b, int cmd, long num, void *ptr)
+{
+    (void)b, (void)num, (void)ptr;
+    return cmd == BIO_CTRL_FLUSH ? 1 : 0;
+}
+
+static int bio_create(BIO *b)
+{
+    BIO_set_init(b, 1);
+    return 1;
+}
+
+static BIO_METHOD *bio_method_nosignal(void)
+{
+    static BIO_METHOD *m; /* made once, on the first TLS store's create (before any worker thread runs) */
+    if (!m && (m = BIO_meth_new(BIO_get_new_index() | BIO_TYPE_SOURCE_SINK, "fsagent-redis")) != NULL) {
+        BIO_meth_set_write(m, bio_write);
+        BIO_meth_set_read(m, bio_read);
+        BIO_meth_set_ctrl(m, bio_ctrl);
+        BIO_meth_set_create(m, bio_create);
+    }
+    return m;
+}
+
+/* The client context: peer verified against ca_file (or the system's CAs), TLS 1.2 at least. NULL with *why. */
+static SSL_CTX *tls_ctx_new(const struct fsa_store_redis_params *p, char *why, size_t cap)
+{
+    SSL_CTX *ctx = bio_method_nosignal() ? SSL_CTX_new(TLS_client_method()) : NULL;
+    const char *step = "context";
+    if (!ctx)
+        goto fail;
+    SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION);
+    SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER, NULL);
+    SSL_CTX_set_mode(ctx, SSL_MODE_ENABLE_PARTIAL_WRITE | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
+    step = "storage.redis.tls.ca_file";
+    if (p->tls_ca_file && p->tls_ca_file[0] ? SSL_CTX_load_verify_locations(ctx, p->tls_ca_file, NULL) != 1
+                                            : SSL_CTX_set_default_verify_paths(ctx) != 1)
+        goto fail;
+    if (p->tls_cert_file && p->tls_cert_file[0]) {
+        step = "storage.redis.tls.cert_file";
+        if (SSL_CTX_use_certificate_chain_file(ctx, p->tls_cert_file) != 1)
+            goto fail;
+        step = "storage.redis.tls.key_file";
+        if (SSL_CTX_use_PrivateKey_file(ctx, p->tls_key_file, SSL_FILETYPE_PEM) != 1 ||
+            SSL_CTX_check_private_key(ctx) != 1)
+            goto fail;
+    }
+    return ctx;
+fail:
+    snprintf(why, cap, "%s: %s", step, ERR_reason_error_string(ERR_peek_last_error()) ? ERR_reason_error_string(ERR_peek_last_error()) : "cannot be used");
+    ERR_clear_error();
+    SSL_CTX_free(ctx);
+    return NULL;
+}
+
+/* What went wrong in a TLS call, for the log line (the certificate check's verdict first). */
+static void tls_error_text(struct fsa_store_redis *s, int e, char *out, size_t cap)
+{
+    long v = s->ssl ? SSL_get_verify_result(s->ssl) : X509_V_OK;
+    unsigned long err = ERR_peek_last_error();
+    if (v != X509_V_OK)
+        snprintf(out, cap, "certificate: %s", X509_verify_cert_error_string(v));
+    else if (err)
+        snprintf(out, cap, "%s", ERR_reason_error_string(err) ? ERR_reason_error_string(err) : "TLS error");
+    else if (e == SSL_ERROR_SYSCALL || e == SSL_ERROR_ZERO_RETURN)
+        snprintf(out, cap, "connection closed by the server during TLS");
+    else
+        snprintf(out, cap, "TLS error %d", e);
+    ERR_clear_error();
+}
+
+/* TLS over the connected socket, within the connect's deadline; false: the store went down (logged). */
+static bool tls_handshake(struct fsa_store_redis *s, uint64_t deadline)
+{
+    BIO *bio = BIO_new(bio_method_nosignal());
+    s->ssl = bio ? SSL_new(s->tls_ctx) : NULL;
+    if (!s->ssl) {
+        BIO_free(bio);
+        conn_fail(s, fsa_mono_ns(), "TLS: out of memory");
+        return false;
+    }
+    BIO_set_data(bio, (void *)(intptr_t)s->fd);
+    SSL_set_bio(s->ssl, bio, bio);
+    const char *name = s->tls_server_name[0] ? s->tls_server_name : s->host;
+    unsigned char addr[16];
+    bool literal = inet_pton(AF_INET, name, addr) == 1 || inet_pton(AF_INET6, name, addr) == 1;
+    X509_VERIFY_PARAM *vp = SSL_get0_param(s->ssl);
+    if (literal) {
+        X509_VERIFY_PARAM_set1_ip_asc(vp, name);
+    } else {
+        SSL_set_tlsext_host_name(s->ssl, name);
+        X509_VERIFY_PARAM_set1_host(vp, name, 0);
+    }
+    for (;;) {
+        ERR_clear_error();
+        int r = SSL_connect(s->ssl);
+        if (r == 1)
+            return true;
+        int e = SSL_get_error(s->ssl, r);
+        uint64_t now = fsa_mono_ns();
+        if ((e == SSL_ERROR_WANT_READ || e == SSL_ERROR_WANT_WRITE) && now < deadline) {
+            sleep_on_fd(s->fd, e == SSL_ERROR_WANT_READ ? POLLIN : POLLOUT, now, deadline);
+            continue;
+        }
+        char why[160];
+        if (e == SSL_ERROR_WANT_READ || e == SSL_ERROR_WANT_WRITE)
+            snprintf(why, sizeof(why), "no answer within %u ms", s->timeout_ms);
+        else
+            tls_error_text(s, e, why, sizeof(why));
+        conn_fail(s, now, "TLS handshake with %s: %s", name, why);
+        return false;
+    }
+}
+
+/* send()/recv() of the connection, plain or TLS: bytes, 0 (closed: recv only), or -1 with errno. */
+static ssize_t conn_send(struct fsa_store_redis *s, const char *p, size_t n)
+{
+    if (!s->ssl)
+        return send(s->fd, p, n, MSG_NOSIGNAL | MSG_DONTWAIT);
+    ERR_clear_error();
+    int r = SSL_write(s->ssl, p, n > INT_MAX ? INT_MAX : (int)n);
+    if (r > 0)
+        return r;
+    int e = SSL_get_error(s->ssl, r);
+    errno = e == SSL_ERROR_WANT_READ || e == SSL_ERROR_WANT_WRITE ? EAGAIN : e == SSL_ERROR_SYSCALL && errno ? errno
+                                                                                                               : EPROTO;
+    ERR_clear_error();
+    return -1;
+}
+
+static ssize_t conn_recv(struct fsa_store_redis *s, char *buf, size_t cap)
+{
+    if (!s->ssl)
+        return recv(s->fd, buf, cap, MSG_DONTWAIT);
+    ERR_clear_error();
+    int r = SSL_read(s->ssl, buf, cap > INT_MAX ? INT_MAX : (int)cap);
+    if (r > 0)
+        return r;
+    int e = SSL_get_error(s->ssl, r);
+    if (e == SSL_ERROR_ZERO_RETURN)
+        return 0;
+    errno = e == SSL_ERROR_WANT_READ || e == SSL_ERROR_WANT_WRITE ? EAGAIN : e == SSL_ERROR_SYSCALL && errno ? errno
+                                                                                                               : EPROTO;
+    ERR_clear_error();
+    return -1;
 }
 
 /* ---- commands ---------------------------------------------------------------------------------------------- */
@@ -1470,6 +1658,8 @@ static bool conn_open(struct fsa_store_redis *s, uint64_t now, uint64_t deadline
         conn_fail(s, fsa_mono_ns(), "connect: %s", errno_text(soerr, eb, sizeof(eb)));
         goto out;
     }
+    if (s->tls_ctx && !tls_handshake(s, deadline))
+        goto out;
 
     s->hs_failed = false;
     s->cmd_err_logged = false;
@@ -1734,6 +1924,15 @@ struct fsa_store_redis *fsa_store_redis_create(const struct fsa_store_redis_para
     copy_cstr(s->label, sizeof(s->label), p->label, "redis");
     s->log = p->log;
     s->log_ctx = p->log_ctx;
+    if (p->tls) {
+        char why[256];
+        copy_cstr(s->tls_server_name, sizeof(s->tls_server_name), p->tls_server_name, "");
+        if (!(s->tls_ctx = tls_ctx_new(p, why, sizeof(why)))) {
+            say(s, true, "Redis TLS cannot be set up: %s", why);
+            fsa_store_redis_destroy(s);
+            return NULL;
+        }
+    }
     s->fd = -1;
     s->ring_cap = s->max_pending + 1;
     s->out = malloc(OUT_CAP);
@@ -1768,6 +1967,8 @@ void fsa_store_redis_destroy(struct fsa_store_redis *s)
         return;
     if (s->state == FSA_STORE_REDIS_UP)
         redis_drain(s, fsa_mono_ns() + s->timeout_ns, NULL, NULL);
+    SSL_free(s->ssl);
+    SSL_CTX_free(s->tls_ctx);
     if (s->rc)
         redisFree(s->rc);
     if (s->reader)

@@ -55,6 +55,15 @@ struct fsa_store_redis_params {
     const char *sentinel_password; /* NULL or "": the Sentinels need no AUTH */
     const char *username; /* Redis 6 ACL user: AUTH <username> <password>; NULL or "": AUTH <password> */
     const char *password; /* NULL or "": no AUTH */
+    /*
+     * TLS to Redis (OpenSSL): the server's certificate is checked against
+     * tls_ca_file (NULL/"": the system's CAs) and tls_server_name (NULL/"":
+     * the host, or the master's address a Sentinel named), sent as SNI when
+     * it is a name; a client certificate when tls_cert_file is set. The
+     * Sentinels themselves are asked over plain TCP.
+     */
+    bool tls;
+    const char *tls_ca_file, *tls_cert_file, *tls_key_file, *tls_server_name;
     int db;               /* SELECT db (0..); SELECT is always sent: it proves Redis answers */
     unsigned ttl_s;       /* EXPIRE of an instance's hash, refreshed at every round that wrote to it */
     unsigned timeout_ms;  /* a connect attempt at most; unanswered commands this long take the connection down */

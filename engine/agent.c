@@ -162,6 +162,11 @@ static const char *create_workers(struct fsa_agent *a, const struct fsa_config *
                                                 .sentinel_password = cfg->redis.sentinel.password,
                                                 .username = cfg->redis.username,
                                                 .password = cfg->redis.password, .db = cfg->redis.db,
+                                                .tls = cfg->redis.tls.enabled,
+                                                .tls_ca_file = cfg->redis.tls.ca_file,
+                                                .tls_cert_file = cfg->redis.tls.cert_file,
+                                                .tls_key_file = cfg->redis.tls.key_file,
+                                                .tls_server_name = cfg->redis.tls.server_name,
                                                 .ttl_s = cfg->redis.ttl_s, .timeout_ms = cfg->redis.timeout_ms,
                                                 .instance_names = names, .ninstances = cfg->ninstances,
                                                 .label = label, .log = redis_log};

@@ -190,6 +190,17 @@ static const struct field sentinel_fields[] = {
 };
 #undef TS
 static const struct table sentinel_table = TABLE(sentinel_fields, NULL);
+
+#define TT struct fsa_redis_tls_config
+static const struct field redis_tls_fields[] = {
+    F_BOOL("enabled", TT, enabled),
+    F_STR("ca_file", TT, ca_file, 0),
+    F_STR("cert_file", TT, cert_file, 0),
+    F_STR("key_file", TT, key_file, 0),
+    F_STR("server_name", TT, server_name, 0),
+};
+#undef TT
+static const struct table redis_tls_table = TABLE(redis_tls_fields, NULL);
 static int post_instance(struct yp *y, void *base, uint64_t seen);
 static int post_otel(struct yp *y, void *base, uint64_t seen);
 
@@ -215,6 +226,7 @@ static const struct field redis_fields[] = {
     F_NUM(K_UINT, "flush_interval_ms", TR, flush_interval_ms, 10, 60000, 0),
     F_NUM(K_UINT, "checkpoint_interval_s", TR, checkpoint_interval_s, 1, 86400, 0),
     F_MAP("sentinel", offsetof(TR, sentinel), &sentinel_table),
+    F_MAP("tls", offsetof(TR, tls), &redis_tls_table),
 };
 #undef TR
 static const struct table redis_table = TABLE(redis_fields, NULL);
@@ -1687,6 +1699,16 @@ int fsa_config_validate(const struct fsa_config *cfg, struct fsa_config_error *e
     }
     if (!sc->master_name[0] && sc->naddresses) {
         set_err(err, "storage.redis.sentinel.master_name", "is needed with sentinel addresses");
+        return -1;
+    }
+    const struct fsa_redis_tls_config *tc = &cfg->redis.tls;
+    if (!tc->cert_file[0] != !tc->key_file[0]) {
+        set_err(err, tc->cert_file[0] ? "storage.redis.tls.key_file" : "storage.redis.tls.cert_file",
+                "is needed with the other (a client certificate and its key go together)");
+        return -1;
+    }
+    if (!tc->enabled && (tc->ca_file[0] || tc->cert_file[0] || tc->server_name[0])) {
+        set_err(err, "storage.redis.tls.enabled", "must be true when other tls keys are set");
         return -1;
     }
 

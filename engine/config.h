@@ -37,6 +37,14 @@ enum fsa_temporality { FSA_TEMPORALITY_CUMULATIVE = 0, FSA_TEMPORALITY_DELTA };
 #define FSA_MAX_SENTINELS 8
 
 /* storage.redis.sentinel: find the master (and follow it through failovers) by asking Sentinels. */
+struct fsa_redis_tls_config {
+    bool enabled;                  /* TLS to Redis (the Sentinels are asked over plain TCP) */
+    char ca_file[FSA_HOST_MAX];    /* PEM CAs that sign the server; "": the system's */
+    char cert_file[FSA_HOST_MAX];  /* client certificate (PEM), with key_file; "": none */
+    char key_file[FSA_HOST_MAX];
+    char server_name[FSA_HOST_MAX]; /* name checked in the server's certificate and sent as SNI; "": the host */
+};
+
 struct fsa_sentinel_config {
     char master_name[FSA_NAME_MAX]; /* "": no Sentinel, storage.redis.host/port is the master */
     char addresses[FSA_MAX_SENTINELS][FSA_HOST_MAX]; /* "host:port" ("[v6]:port") */
@@ -55,6 +63,7 @@ struct fsa_redis_config {
     unsigned flush_interval_ms;     /* default 1000: changed labels and delta bases are written this often */
     unsigned checkpoint_interval_s; /* default 30: changed jitter accumulators at most this often */
     struct fsa_sentinel_config sentinel;
+    struct fsa_redis_tls_config tls;
 };
 
 struct fsa_otlp_header {

@@ -12,6 +12,8 @@ PACKAGES=(
 if [ "${1:-}" = "--test" ]; then
   # the store's tests start their own redis-server (and redis-sentinel) on free ports
   PACKAGES+=(redis-server valgrind)
+  # the Redis TLS test makes its own CA and certificates with the openssl command
+  PACKAGES+=(openssl)
   # the exporter tests' OTLP receiver runs on Node (grpc-js, pinned in tests/receiver)
   command -v node >/dev/null || PACKAGES+=(nodejs)
   command -v npm >/dev/null || PACKAGES+=(npm)
