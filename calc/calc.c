@@ -242,6 +242,7 @@ struct fsa_calc {
     uint64_t flush_ns, checkpoint_ns, next_round_ns, next_checkpoint_ns, store_epoch;
     uint64_t tick_ns; /* clock of the last store tick (answers that end a wait use it) */
     uint64_t final_deadline_ns; /* at stop: a full store is waited for until then */
+    unsigned shard_index, shard_count; /* fsa_calc_params */
     /* Written by the worker thread only (load + store, no RMW), read by anyone. */
     _Alignas(FSA_CACHELINE) atomic_uint_fast64_t ctr[C_COUNT];
 };
@@ -365,6 +366,8 @@ struct fsa_calc *fsa_calc_create(const struct fsa_calc_params *p)
     c->emit = p->emit;
     c->emit_ctx = p->emit_ctx;
     c->snapshot = p->snapshot;
+    c->shard_index = p->shard_index;
+    c->shard_count = p->shard_count;
     c->ninstances = p->ninstances;
     c->plc = !p->emodel_no_plc;
     c->ttl_ns = (uint64_t)ttl_s * 1000000000ull;
@@ -1487,6 +1490,16 @@ static bool pending_event(struct fsa_calc *c, struct fsa_leg *l, const struct fs
  */
 #define LIST_MARGIN_NS (5ull * 1000000000ull)
 
+/* A sweep's question (store.h): a leg of this calculator's shard that its table does not hold is gone. */
+static bool store_keep(void *arg, uint16_t instance, const char *uuid, size_t n)
+{
+    const struct fsa_calc *c = arg;
+    if (c->shard_count > 1 && fsa_shard_of(uuid, n, c->shard_count) != c->shard_index)
+        return true; /* another worker's to judge */
+    struct fsa_leg_key k = fsa_leg_key_make(instance, uuid, n);
+    return fsa_leg_table_find(&c->legs, &k) != NULL;
+}
+
 static void list_end(struct fsa_calc *c, uint16_t instance, uint64_t asked_ns, uint64_t now_unix_us)
 {
     struct fsa_leg_table *t = &c->legs;
@@ -1504,6 +1517,9 @@ static void list_end(struct fsa_calc *c, uint16_t instance, uint64_t asked_ns, u
         retire(c, l, &k, FSA_STR_LIT("NOT_LISTED"), now_unix_us, 0, true);
         bump(c, C_LEGS_GONE);
     }
+    /* What the store holds of legs no worker holds (ended while no agent watched) goes too. */
+    if (c->persistent && c->store.ops->sweep)
+        c->store.ops->sweep(c->store.ctx, instance, store_keep, c);
 }
 
 /* ---- one event ---------------------------------------------------------------------------------------------- */

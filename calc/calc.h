@@ -25,6 +25,7 @@
 #include "ring/fsa_metric.h"
 #include "ring/fsa_msg.h"
 #include "ring/fsa_ring.h"
+#include "ring/fsa_str.h"
 #include "store.h"
 
 #define FSA_CALC_DEFAULT_MAX_LEGS 262144u /* config default of max_legs_per_worker */
@@ -66,7 +67,19 @@ struct fsa_calc_params {
      */
     unsigned store_flush_ms;
     unsigned store_checkpoint_s;
+    /*
+     * This calculator's shard (fsa_shard_of) among shard_count: a sweep of
+     * the store (after a whole channel list) judges only its own legs.
+     * shard_count 0 or 1: every leg is this calculator's.
+     */
+    unsigned shard_index, shard_count;
 };
+
+/* The shard rule: an event with Unique-ID u goes to worker fsa_shard_of(u, W) (worker.h). */
+static inline unsigned fsa_shard_of(const char *uuid, size_t len, unsigned nworkers)
+{
+    return (unsigned)(fsa_hash64(uuid, len) % nworkers);
+}
 
 #define FSA_CALC_DEFAULT_STORE_FLUSH_MS 1000
 #define FSA_CALC_DEFAULT_STORE_CHECKPOINT_S 30

@@ -75,6 +75,9 @@ enum {
 /* A load's answer. state->instance and state->uuid are the key asked for; the rest is filled on a hit. */
 typedef void (*fsa_store_loaded_fn)(void *arg, const struct fsa_leg_state *state, int result);
 
+/* A sweep's question: is this leg live (or not this worker's to judge)? */
+typedef bool (*fsa_store_keep_fn)(void *arg, uint16_t instance, const char *uuid, size_t uuid_len);
+
 struct fsa_store_ops {
     const char *name;
     /*
@@ -96,6 +99,15 @@ struct fsa_store_ops {
     bool (*busy)(void *ctx);
     /* Connections made so far: a change means earlier writes may be lost, so the worker writes everything again. */
     uint64_t (*epoch)(void *ctx);
+    /*
+     * Walks what the store holds for `instance` (in pages, from poll: never
+     * waits) and deletes every leg keep() says is not live. Called when a
+     * whole channel list was read: a leg that ended while no agent watched
+     * its instance is in neither the list nor any worker's table. keep()
+     * runs on the worker's thread, between its events, and must not call the
+     * store. A sweep already under way for another instance queues this one.
+     */
+    void (*sweep)(void *ctx, uint16_t instance, fsa_store_keep_fn keep, void *arg);
     /* At stop: sends everything queued and waits for the answers until deadline_ns (monotonic). */
     void (*drain)(void *ctx, uint64_t deadline_ns, fsa_store_loaded_fn loaded, void *arg);
 };

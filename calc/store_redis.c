@@ -107,7 +107,7 @@
  * What a queued command is, in send order. A ring entry is the kind in its
  * low 8 bits and, for HSET and HDEL, the legs it carries above them.
  */
-enum cmd { CMD_AUTH, CMD_SELECT, CMD_LOAD, CMD_LOAD_OLD, CMD_HSET, CMD_HDEL, CMD_EXPIRE, CMD_DEL_OLD };
+enum cmd { CMD_AUTH, CMD_SELECT, CMD_LOAD, CMD_LOAD_OLD, CMD_HSET, CMD_HDEL, CMD_EXPIRE, CMD_DEL_OLD, CMD_SCAN, CMD_SWEEP_DEL };
 #define ENTRY(c, legs) ((uint32_t)(c) | (uint32_t)(legs) << 8)
 #define ENTRY_CMD(e) ((enum cmd)((e)&0xffu))
 #define ENTRY_LEGS(e) ((e) >> 8)
@@ -125,6 +125,7 @@ enum counter {
     C_UNREADABLE,
     C_LOAD_HITS_OLD,
     C_COMMANDS,
+    C_SWEPT,
     C_COUNT
 };
 
@@ -181,6 +182,8 @@ static const struct fsa_str domain_source_names[] = {LIT("none"), LIT("variable_
 #define LOADS_MAX 1024u         /* loads asked and unanswered or not yet asked, per worker */
 #define STAGE_CAP (64u * 1024u) /* one HSET/HDEL's arguments at most */
 #define PART_MAX 1024u          /* one part's value: strings are bounded by struct fsa_leg_state */
+#define SWEEP_PAGE "200"        /* HSCAN COUNT: fields per page of a sweep (a hint to Redis) */
+#define GONE_MAX 256u           /* legs one sweep page may delete; more: the walk runs again */
 
 #define TOUCHED_WORDS (65536u / 64u)
 #define FORMAT_VERSION "2" /* field _v of every instance hash; the previous format (a hash per leg) had none */
@@ -258,6 +261,21 @@ struct fsa_store_redis {
     uint16_t stage_instance;
     enum cmd stage_cmd;
     uint64_t *touched; /* [65536 / 64] instances written this round: their EXPIRE is owed */
+
+    /*
+     * Sweep: instances waiting for one (bitmap), the one being walked with
+     * HSCAN (its cursor, a page in flight) and the legs of the last page
+     * that keep() said are gone, deleted by the next poll.
+     */
+    uint64_t *sweep_pending;
+    bool sweeping, scan_in_flight, sweep_overflow;
+    uint16_t sweep_instance;
+    char cursor[24];
+    size_t cursor_len;
+    fsa_store_keep_fn keep;
+    void *keep_arg;
+    char (*gone)[FSA_UUID_MAX];
+    unsigned ngone, nsweep_pending;
     bool expire_owed;
     bool round_open; /* saves or deletes since the last round_end: its EXPIREs wait for it */
 
@@ -685,6 +703,37 @@ static bool parse_part(struct fsa_leg_state *o, struct fsa_str v)
     return true;
 }
 
+/*
+ * One string of an HSCAN page: the next cursor (the reply's first element),
+ * or a field of the instance hash (even positions of the second): a leg's
+ * part whose leg keep() does not know is gone.
+ */
+static void sweep_field(struct fsa_store_redis *s, const redisReadTask *t, const char *str, size_t len)
+{
+    if (!t->parent->parent) {
+        if (t->idx == 0 && len < sizeof(s->cursor)) {
+            memcpy(s->cursor, str, len);
+            s->cursor_len = len;
+        }
+        return;
+    }
+    if (t->idx % 2 != 0 || len < 3 || len - 2 >= FSA_UUID_MAX || str[len - 2] != ':' ||
+        !memchr("lbj", str[len - 1], 3))
+        return; /* a value, _v, or not a leg's part */
+    size_t n = len - 2;
+    if (s->keep(s->keep_arg, s->sweep_instance, str, n))
+        return;
+    for (unsigned i = s->ngone; i-- > 0;)
+        if (strncmp(s->gone[i], str, n) == 0 && s->gone[i][n] == '\0')
+            return; /* another part of a leg this page found already (one HDEL takes all three) */
+    if (s->ngone == GONE_MAX) {
+        s->sweep_overflow = true;
+        return;
+    }
+    memcpy(s->gone[s->ngone], str, n);
+    s->gone[s->ngone++][n] = '\0';
+}
+
 static void *obj_string(const redisReadTask *t, char *str, size_t len)
 {
     struct fsa_store_redis *s = t->privdata;
@@ -698,6 +747,10 @@ static void *obj_string(const redisReadTask *t, char *str, size_t len)
         return s;
     }
     enum cmd c = s->nq ? ENTRY_CMD(s->ring[s->ring_head]) : CMD_AUTH;
+    if (c == CMD_SCAN) {
+        sweep_field(s, t, str, len);
+        return s;
+    }
     struct load *e = load_current(s);
     if (c == CMD_LOAD) {
         /* HMGET <hash> _v <uuid>:l <uuid>:b <uuid>:j */
@@ -864,6 +917,20 @@ static void complete_head(struct fsa_store_redis *s, uint64_t now)
     }
     case CMD_HSET: ctr_add(s, C_OPS + FSA_STORE_OP_SAVE * FSA_STORE_RESULT_COUNT + r, ENTRY_LEGS(entry)); break;
     case CMD_HDEL: ctr_add(s, C_OPS + FSA_STORE_OP_DELETE * FSA_STORE_RESULT_COUNT + r, ENTRY_LEGS(entry)); break;
+    case CMD_SCAN:
+        s->scan_in_flight = false;
+        if (err || s->reply_type != REDIS_REPLY_ARRAY) {
+            s->sweeping = false; /* the next whole channel list sweeps again */
+        } else if (s->cursor_len == 1 && s->cursor[0] == '0') {
+            s->sweeping = s->sweep_overflow; /* a page had more gone legs than it could hold: once more */
+            s->sweep_overflow = false;
+            s->cursor_len = 1;
+        }
+        break;
+    case CMD_SWEEP_DEL:
+        if (!err)
+            ctr_add(s, C_SWEPT, ENTRY_LEGS(entry));
+        break;
     case CMD_EXPIRE:
     case CMD_DEL_OLD: break; /* not operations of their own; a refusal is logged below */
     }
@@ -905,6 +972,8 @@ static void fail_queued(struct fsa_store_redis *s)
     s->stage_len = s->stage_args = s->stage_legs = 0;
     memset(s->touched, 0, TOUCHED_WORDS * sizeof(s->touched[0]));
     s->expire_owed = false;
+    s->sweeping = s->scan_in_flight = s->sweep_overflow = false; /* the next whole channel list sweeps again */
+    s->ngone = 0;
     s->ring_head = 0;
     s->nq = 0;
     s->out_off = s->out_len = 0;
@@ -1445,6 +1514,60 @@ static void send_loads(struct fsa_store_redis *s)
     ctr_set(s, C_PENDING, s->nq);
 }
 
+/*
+ * The sweep's next step: delete the legs the last page found gone (one
+ * HDEL), then ask for the next page, or start on the next instance waiting.
+ */
+static void send_sweep(struct fsa_store_redis *s)
+{
+    if (s->ngone && s->nq < s->max_pending) {
+        struct wbuf w = out_begin(s, (size_t)s->ngone * 3 * (FSA_UUID_MAX + 16) + KEY_MAX + 64);
+        w_header(&w, '*', 2 + 3 * (uint64_t)s->ngone);
+        w_bulk(&w, "HDEL", 4);
+        w_hash_key(s, &w, s->sweep_instance);
+        for (unsigned i = 0; i < s->ngone; i++) {
+            size_t n = strnlen(s->gone[i], FSA_UUID_MAX);
+            w_part_field(&w, s->gone[i], n, 'l');
+            w_part_field(&w, s->gone[i], n, 'b');
+            w_part_field(&w, s->gone[i], n, 'j');
+        }
+        if (!w.ok)
+            return; /* no room now: the next poll */
+        s->out_len = (size_t)(w.p - s->out);
+        ring_push(s, ENTRY(CMD_SWEEP_DEL, s->ngone));
+        s->ngone = 0;
+    }
+    if (s->ngone || s->scan_in_flight || s->nq >= s->max_pending)
+        return;
+    if (!s->sweeping) {
+        if (!s->nsweep_pending)
+            return;
+        unsigned i = 0;
+        while (!s->sweep_pending[i])
+            i++;
+        unsigned bit = (unsigned)__builtin_ctzll(s->sweep_pending[i]);
+        s->sweep_pending[i] &= ~(1ull << bit);
+        s->nsweep_pending--;
+        s->sweep_instance = (uint16_t)(i * 64 + bit);
+        s->sweeping = true;
+        s->sweep_overflow = false;
+        s->cursor[0] = '0';
+        s->cursor_len = 1;
+    }
+    struct wbuf w = out_begin(s, KEY_MAX + 96);
+    w_header(&w, '*', 5);
+    w_bulk(&w, "HSCAN", 5);
+    w_hash_key(s, &w, s->sweep_instance);
+    w_bulk(&w, s->cursor, s->cursor_len);
+    w_bulk(&w, "COUNT", 5);
+    w_bulk(&w, SWEEP_PAGE, sizeof(SWEEP_PAGE) - 1);
+    if (!w.ok)
+        return;
+    s->out_len = (size_t)(w.p - s->out);
+    ring_push(s, ENTRY(CMD_SCAN, 0));
+    s->scan_in_flight = true;
+}
+
 /* A leg found in the previous format is written anew by its worker: its old hash goes (best effort). */
 static void send_del_old(struct fsa_store_redis *s, const struct fsa_leg_state *st)
 {
@@ -1826,6 +1949,8 @@ static void redis_poll(void *ctx, fsa_store_loaded_fn loaded, void *arg)
         if (!s->round_open && stage_emit(s) == 0) /* a round_end that found no room */
             send_expires(s);
         send_loads(s);
+        if (!s->round_open)
+            send_sweep(s);
         /*
          * The clock is read after stage_emit, which may have stepped the
          * connection itself: an earlier `now` than its would wrap the
@@ -1840,7 +1965,21 @@ static void redis_poll(void *ctx, fsa_store_loaded_fn loaded, void *arg)
 static bool redis_busy(void *ctx)
 {
     const struct fsa_store_redis *s = ctx;
-    return s->load_head != s->load_tail || s->nq || s->expire_owed || s->stage_args;
+    return s->load_head != s->load_tail || s->nq || s->expire_owed || s->stage_args || s->sweeping ||
+           s->nsweep_pending || s->ngone;
+}
+
+static void redis_sweep(void *ctx, uint16_t instance, fsa_store_keep_fn keep, void *arg)
+{
+    struct fsa_store_redis *s = ctx;
+    if (!keep)
+        return;
+    s->keep = keep;
+    s->keep_arg = arg;
+    if (!(s->sweep_pending[instance / 64] & (1ull << (instance % 64)))) {
+        s->sweep_pending[instance / 64] |= 1ull << (instance % 64);
+        s->nsweep_pending++;
+    }
 }
 
 static uint64_t redis_epoch(void *ctx)
@@ -1875,6 +2014,7 @@ const struct fsa_store_ops fsa_store_redis_ops = {
     .poll = redis_poll,
     .busy = redis_busy,
     .epoch = redis_epoch,
+    .sweep = redis_sweep,
     .drain = redis_drain,
 };
 
@@ -1940,9 +2080,11 @@ struct fsa_store_redis *fsa_store_redis_create(const struct fsa_store_redis_para
     s->loads = calloc(LOADS_MAX, sizeof(*s->loads));
     s->stage = malloc(STAGE_CAP);
     s->touched = calloc(TOUCHED_WORDS, sizeof(*s->touched));
+    s->sweep_pending = calloc(TOUCHED_WORDS, sizeof(*s->sweep_pending));
+    s->gone = calloc(GONE_MAX, sizeof(*s->gone));
     s->nnames = p->instance_names ? p->ninstances : 0;
     s->names = calloc(s->nnames ? s->nnames : 1, sizeof(*s->names));
-    if (!s->out || !s->ring || !s->loads || !s->stage || !s->touched || !s->names || !reader_renew(s)) {
+    if (!s->out || !s->ring || !s->loads || !s->stage || !s->touched || !s->sweep_pending || !s->gone || !s->names || !reader_renew(s)) {
         fsa_store_redis_destroy(s);
         return NULL;
     }
@@ -1980,6 +2122,8 @@ void fsa_store_redis_destroy(struct fsa_store_redis *s)
     free(s->loads);
     free(s->stage);
     free(s->touched);
+    free(s->sweep_pending);
+    free(s->gone);
     free(s->names);
     free(s);
 }
@@ -2006,6 +2150,7 @@ void fsa_store_redis_stats_read(const struct fsa_store_redis *s, struct fsa_stor
     o->unreadable = R(C_UNREADABLE);
     o->load_hits_old = R(C_LOAD_HITS_OLD);
     o->commands = R(C_COMMANDS);
+    o->swept = R(C_SWEPT);
     o->state = (unsigned)R(C_STATE);
 #undef R
 }

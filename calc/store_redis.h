@@ -114,6 +114,7 @@ struct fsa_store_redis_stats {
     uint64_t unreadable;       /* loads that found a leg they could not read (bad value, unknown format version) */
     uint64_t load_hits_old;    /* loads that found a leg in the previous format (written anew in the current one) */
     uint64_t commands;         /* Redis commands sent, handshakes included */
+    uint64_t swept;            /* legs deleted by sweeps: ended while no agent watched their instance */
     unsigned state;            /* enum fsa_store_redis_state */
 };
 

@@ -91,6 +91,8 @@ struct fsa_worker *fsa_worker_create(const struct fsa_worker_params *params)
         .label_wait_ms = params->label_wait_ms,
         .store_flush_ms = params->store_flush_ms,
         .store_checkpoint_s = params->store_checkpoint_s,
+        .shard_index = params->index,
+        .shard_count = params->nworkers,
         .emodel_no_plc = params->emodel_no_plc,
     };
     if (params->requests) {

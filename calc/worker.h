@@ -29,7 +29,8 @@
 struct fsa_worker;
 
 struct fsa_worker_params {
-    unsigned index;
+    unsigned index;    /* this worker's shard, of nworkers (fsa_shard_of) */
+    unsigned nworkers;
     struct fsa_lane **inputs; /* one lane per reactor; the worker is their consumer */
     unsigned ninputs;
     unsigned ninstances; /* FreeSWITCH instances, for per-instance counters */
@@ -60,11 +61,6 @@ struct fsa_worker_params {
     unsigned store_flush_ms, store_checkpoint_s; /* write-behind to a persistent store (calc.h; 0: defaults) */
     bool emodel_no_plc;               /* emodel.plc: false */
 };
-
-static inline unsigned fsa_shard_of(const char *uuid, size_t len, unsigned nworkers)
-{
-    return (unsigned)(fsa_hash64(uuid, len) % nworkers);
-}
 
 struct fsa_worker *fsa_worker_create(const struct fsa_worker_params *params);
 void fsa_worker_destroy(struct fsa_worker *w);

@@ -437,6 +437,9 @@ static void metrics_calc(const struct fsa_admin_model *m, struct fsa_admin_out *
     single(o, "fsagent_storage_redis_previous_format_total", "counter",
            "Loads that found a leg in the previous format (written again in the current one).", r->load_hits_old);
     single(o, "fsagent_storage_redis_commands_total", "counter", "Redis commands sent.", r->commands);
+    single(o, "fsagent_storage_redis_swept_total", "counter",
+           "Legs deleted from Redis after a whole channel list: they ended while no agent watched their instance.",
+           r->swept);
 }
 
 /* A histogram family in seconds from µs counts at fsa_export_age_le_us. */

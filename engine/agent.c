@@ -134,7 +134,7 @@ static const char *create_workers(struct fsa_agent *a, const struct fsa_config *
             if (a->req_lanes)
                 requests[r] = &a->req_lanes[(size_t)w * a->nreactors + r];
         }
-        struct fsa_worker_params wp = {.index = w, .inputs = inputs, .ninputs = a->nreactors,
+        struct fsa_worker_params wp = {.index = w, .nworkers = a->nworkers, .inputs = inputs, .ninputs = a->nreactors,
                                        .ninstances = cfg->ninstances,
                                        .max_legs = cfg->engine.max_legs_per_worker,
                                        .leg_ttl_s = cfg->engine.leg_ttl_s,
@@ -444,6 +444,7 @@ bool fsa_agent_store_stats(const struct fsa_agent *a, struct fsa_store_redis_sta
         out->unreadable += s.unreadable;
         out->load_hits_old += s.load_hits_old;
         out->commands += s.commands;
+        out->swept += s.swept;
         /* One worker's store down is the store down: the worst state wins. */
         if (!any || s.state == FSA_STORE_REDIS_DOWN || out->state == FSA_STORE_REDIS_INIT)
             out->state = s.state;
@@ -557,12 +558,13 @@ size_t fsa_agent_calc_stats_json(const struct fsa_agent *a, char *out, size_t ca
         int w = snprintf(out + len, cap - len,
                          "},\"load_hits\":%llu,\"connects\":%llu,\"connect_failures\":%llu,\"reconnects\":%llu,"
                          "\"pending\":%llu,\"failovers\":%llu,\"sentinel_failures\":%llu,\"unreadable\":%llu,"
-                         "\"load_hits_old\":%llu,\"commands\":%llu,\"state\":\"%s\"}}",
+                         "\"load_hits_old\":%llu,\"commands\":%llu,\"swept\":%llu,\"state\":\"%s\"}}",
                          (unsigned long long)rs.load_hits, (unsigned long long)rs.connects,
                          (unsigned long long)rs.connect_failures, (unsigned long long)rs.reconnects,
                          (unsigned long long)rs.pending, (unsigned long long)rs.failovers,
                          (unsigned long long)rs.sentinel_failures, (unsigned long long)rs.unreadable,
                          (unsigned long long)rs.load_hits_old, (unsigned long long)rs.commands,
+                         (unsigned long long)rs.swept,
                          fsa_store_redis_state_name(rs.state));
         len += w > 0 && (size_t)w < cap - len ? (size_t)w : 0;
     }

@@ -45,6 +45,24 @@ class Redis:
         except OSError:
             return None
 
+    def hkeys(self, key):
+        """HKEYS key: the field names (a whole RESP array of bulk strings), or None."""
+        try:
+            with socket.create_connection(("127.0.0.1", self.port), timeout=2) as s:
+                s.sendall(("*2\r\n$5\r\nHKEYS\r\n$%d\r\n%s\r\n" % (len(key), key)).encode())
+                data = b""
+                while True:
+                    parts = data.split(b"\r\n")
+                    if parts and parts[0].startswith(b"*") and len(parts) >= 2 * int(parts[0][1:]) + 2:
+                        n = int(parts[0][1:])
+                        return [parts[2 + 2 * i].decode(errors="replace") for i in range(n)]
+                    chunk = s.recv(65536)
+                    if not chunk:
+                        return None
+                    data += chunk
+        except (OSError, ValueError):
+            return None
+
     def stop(self):
         self.proc.stop()
 

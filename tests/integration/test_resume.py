@@ -171,12 +171,50 @@ def fs_restart(c):
     c.eq(sum(series.values()), LEGS, "fs restart: legs.ended{hangup_cause=NOT_LISTED} at the receiver")
 
 
+def fs_restart_redis(c):
+    """Agent A (Redis) stops cleanly with 8 legs stored; FreeSWITCH restarts with 3 other calls; agent B's
+    channel list does not name the 8 old legs, which B never held: its sweep deletes them from Redis."""
+    r = Redis()
+    try:
+        port = free_ports(1)
+        sim = start_fssim(port, "--calls", 4, "--total-calls", 4, "--call-duration", 600, "--rtcp-interval-ms",
+                          1000, "--heartbeat", 1, "--seed", 31)
+        cfg = agent_config([port], extra=storage_yaml(r))
+        a = start_agent(cfg)
+        c.check(wait_for(lambda: ((last_stats(a, "stats") or {}).get("calc", {}).get("legs_active", 0) == LEGS),
+                         30 * SLOW), "fs restart, redis: agent A holds the 8 legs")
+        time.sleep(1.5)
+        c.eq(a.stop(), 0, "fs restart, redis: agent A stopped cleanly")
+        old = {f.rsplit(":", 1)[0] for f in (r.hkeys("fsagent:leg:v2:fs1") or []) if f != "_v"}
+        c.eq(len(old), LEGS, "fs restart, redis: A left the 8 legs in Redis")
+        sim.kill()
+        sim2 = start_fssim(port, "--calls", 3, "--total-calls", 3, "--call-duration", 600, "--rtcp-interval-ms",
+                           1000, "--heartbeat", 1, "--seed", 32)
+        b = start_agent(cfg)
+
+        def swept():
+            return ((last_stats(b, "stats") or {}).get("calc", {}).get("redis", {}).get("swept", 0))
+        c.check(wait_for(lambda: swept() >= LEGS, 30 * SLOW), "fs restart, redis: B swept the 8 old legs (%d)"
+                % swept())
+        time.sleep(1.5)
+        left = {f.rsplit(":", 1)[0] for f in (r.hkeys("fsagent:leg:v2:fs1") or []) if f != "_v"}
+        c.eq(sorted(old & left), [], "fs restart, redis: no field of an old leg left")
+        c.eq(len(left), 6, "fs restart, redis: the new calls' 6 legs are stored")
+        c.eq(b.stop(), 0, "fs restart, redis: agent B exit code")
+        final = last_stats(b)
+        c.eq(final["calc"]["redis"]["swept"] if final else None, LEGS, "fs restart, redis: swept exactly 8")
+        sim2.stop()
+    finally:
+        r.stop()
+
+
 def main():
     c = Checks()
     X.ensure_deps()
     memory(c)
     redis(c)
     fs_restart(c)
+    fs_restart_redis(c)
     c.finish()
 
 

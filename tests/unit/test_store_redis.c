@@ -785,6 +785,63 @@ static void store_coalescing(void)
     test_redis_kill(&r);
 }
 
+/* ---- sweep: legs no worker holds are deleted after a whole channel list ----------------------------------- */
+
+/* keep(): the legs whose number (leg-NNNN) is a multiple of 3 are live; it counts what it is asked. */
+static unsigned keep_asked;
+static bool keep_thirds(void *arg, uint16_t instance, const char *uuid, size_t n)
+{
+    (void)arg;
+    keep_asked++;
+    CHECK_EQ_U64(instance, 0);
+    CHECK(n == 8 && strncmp(uuid, "leg-", 4) == 0);
+    return atoi(uuid + 4) % 3 == 0;
+}
+
+static void store_sweep(void)
+{
+    struct test_redis r;
+    test_redis_start(&r, NULL);
+    nlines = 0;
+    struct fsa_store_redis_params p = params(&r);
+    struct fsa_store_redis *s = fsa_store_redis_create(&p);
+    struct fsa_store st = fsa_store_redis_store(s);
+    struct fsa_leg_state l;
+    state_full(&l);
+    l.instance = 0;
+    /* 1000 legs: a hash table in Redis (not a listpack), so HSCAN walks it in several pages. */
+    unsigned waits = 0;
+    CHECK_EQ_U64(save_legs(st, &l, 0, 1000, FSA_STORE_PART_ALL, &waits), 0);
+    st.ops->round_end(st.ctx);
+    CHECK(settle(st, 5000));
+    const char *h = "fsagent:leg:v2:fs-a";
+    CHECK_EQ_I64(test_redis_int(&r, 0, "HLEN %s", h), 1 + 3 * 1000);
+    /* The other instance's hash is not touched by a sweep of fs-a. */
+    l.instance = 1;
+    CHECK_EQ_U64(save_legs(st, &l, 0, 5, FSA_STORE_PART_ALL, &waits), 0);
+    st.ops->round_end(st.ctx);
+    CHECK(settle(st, 5000));
+
+    long long scans0 = cmd_calls(&r, "hscan");
+    keep_asked = 0;
+    st.ops->sweep(st.ctx, 0, keep_thirds, NULL);
+    st.ops->sweep(st.ctx, 0, keep_thirds, NULL); /* asked twice before it ran: one sweep */
+    CHECK(st.ops->busy(st.ctx));
+    CHECK(settle(st, 10000));
+    /* 334 of 0..999 are multiples of 3: they stay with their 3 fields; 666 legs go. */
+    CHECK_EQ_I64(test_redis_int(&r, 0, "HLEN %s", h), 1 + 3 * 334);
+    CHECK_EQ_I64(test_redis_int(&r, 0, "HEXISTS %s %s", h, part_field("leg-0999", 'b')), 1);
+    CHECK_EQ_I64(test_redis_int(&r, 0, "HEXISTS %s %s", h, part_field("leg-0998", 'j')), 0);
+    CHECK_EQ_I64(test_redis_int(&r, 0, "HLEN %s", "fsagent:leg:v2:fs-b"), 1 + 3 * 5);
+    CHECK_EQ_U64(stats(s).swept, 666);
+    /* Every leg was looked at; a gone leg's other parts vanish with its HDEL before a later page. */
+    CHECK(keep_asked >= 1000 && keep_asked <= 3000);
+    CHECK(cmd_calls(&r, "hscan") - scans0 >= 3); /* in pages */
+    CHECK_EQ_U64(nlines, 1);                      /* "connected" only */
+    fsa_store_redis_destroy(s);
+    test_redis_kill(&r);
+}
+
 /* ---- delete ------------------------------------------------------------------------------------------------ */
 
 static void store_delete(void)
@@ -1711,6 +1768,7 @@ int main(void)
     store_round_trip();
     store_coalescing();
     store_delete();
+    store_sweep();
     store_old_format();
     store_unreadable();
     store_password_and_db();
