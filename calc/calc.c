@@ -880,7 +880,7 @@ static void store_checkpoint_step(struct fsa_calc *c, uint32_t budget)
 static void emit_leg_up_at(struct fsa_calc *c, struct fsa_leg *l, uint64_t time_us, uint64_t ingest_ns);
 static bool labelled(const struct fsa_leg *l);
 static void ask_labels(struct fsa_calc *c, struct fsa_leg *l, uint64_t now_ns);
-static void unpark_leg(struct fsa_calc *c, const struct fsa_leg_key *k);
+static void unpark_leg(struct fsa_calc *c, struct fsa_leg *l, const struct fsa_leg_key *k);
 
 /* A load's answer (store.h): the leg takes the stored state, then asks FreeSWITCH if still unlabelled. */
 static void store_loaded(void *arg, const struct fsa_leg_state *st, int result)
@@ -898,7 +898,30 @@ static void store_loaded(void *arg, const struct fsa_leg_state *st, int result)
         bump(c, C_STORE_ERRORS);
     if (result == FSA_STORE_LOAD_HIT || result == FSA_STORE_LOAD_HIT_OLD) {
         bump(c, C_STORE_HITS);
+        /*
+         * A report let through while it waited (full park) set a base newer
+         * than the stored one: that direction keeps its own, or the next
+         * report would count that one's loss again.
+         */
+        uint8_t own = l->flags & (FSA_LEG_RTCP_RECV_OK | FSA_LEG_RTCP_SEND_OK);
+        struct fsa_leg_rtcp kept[2];
+        memcpy(kept, l->rtcp, sizeof(kept));
+        uint32_t jn = l->jitter_count;
+        double jsum = l->jitter_sum_ms, jmin = l->jitter_min_ms, jmax = l->jitter_max_ms;
+        l->jitter_count = 0; /* what state_to_leg leaves here is then only the stored blocks */
         state_to_leg(c, st, l);
+        if (jn) { /* and its jitter blocks join the stored ones */
+            bool stored = l->jitter_count > 0;
+            l->jitter_sum_ms = (stored ? l->jitter_sum_ms : 0.0) + jsum;
+            l->jitter_min_ms = stored && l->jitter_min_ms < jmin ? l->jitter_min_ms : jmin;
+            l->jitter_max_ms = stored && l->jitter_max_ms > jmax ? l->jitter_max_ms : jmax;
+            l->jitter_count = (stored ? l->jitter_count : 0) + jn;
+        }
+        if (own & FSA_LEG_RTCP_RECV_OK)
+            l->rtcp[FSA_LEG_RTCP_RECV] = kept[FSA_LEG_RTCP_RECV];
+        if (own & FSA_LEG_RTCP_SEND_OK)
+            l->rtcp[FSA_LEG_RTCP_SEND] = kept[FSA_LEG_RTCP_SEND];
+        l->flags |= own;
         if (result == FSA_STORE_LOAD_HIT) { /* the store holds exactly this: nothing to write back */
             LS(c, l)->labels = labels_digest(l);
             LS(c, l)->bases = bases_digest(l);
@@ -912,7 +935,7 @@ static void store_loaded(void *arg, const struct fsa_leg_state *st, int result)
     ask_labels(c, l, c->tick_ns); /* unlabelled: a uuid_dump, and the events keep waiting */
     if (l->flags & FSA_LEG_LABELS_PENDING)
         return;
-    unpark_leg(c, &k);
+    unpark_leg(c, l, &k);
     if (!(l->flags & FSA_LEG_COUNTED))
         emit_leg_up_at(c, l, (uint64_t)(fsa_clock_ns(CLOCK_REALTIME) / 1000), 0); /* listed only: counted now */
 }
@@ -1372,7 +1395,7 @@ static void ask_labels(struct fsa_calc *c, struct fsa_leg *l, uint64_t now_ns)
 #define PARK_MASK (FSA_CALC_PARK_SLOTS - 1u)
 _Static_assert((FSA_CALC_PARK_SLOTS & PARK_MASK) == 0, "the park is a power-of-two ring");
 
-static bool park_event(struct fsa_calc *c, const struct fsa_event_msg *m, uint64_t now_ns)
+static bool park_event(struct fsa_calc *c, struct fsa_leg *l, const struct fsa_event_msg *m, uint64_t now_ns)
 {
     if (!c->park || c->park_tail - c->park_head >= FSA_CALC_PARK_SLOTS) {
         bump(c, C_PARK_FULL);
@@ -1381,6 +1404,7 @@ static bool park_event(struct fsa_calc *c, const struct fsa_event_msg *m, uint64
     struct park_slot *s = &c->park[c->park_tail++ & PARK_MASK];
     s->parked_ns = now_ns;
     memcpy(&s->msg, m, fsa_event_msg_used_size(m));
+    l->flags |= FSA_LEG_PARKED;
     bump(c, C_EVENTS_PARKED);
     return true;
 }
@@ -1393,8 +1417,11 @@ static void process_keyed(struct fsa_calc *c, const struct fsa_event_msg *m, con
  * pending), each on the clock of its arrival (the TTL counts from when the
  * leg was last heard of, not from when its wait ended), and drops passed slots.
  */
-static void unpark_leg(struct fsa_calc *c, const struct fsa_leg_key *k)
+static void unpark_leg(struct fsa_calc *c, struct fsa_leg *l, const struct fsa_leg_key *k)
 {
+    if (!(l->flags & FSA_LEG_PARKED))
+        return; /* nothing of it waits: no walk (a resume from Redis ends 100k+ waits in seconds) */
+    l->flags &= (uint8_t)~FSA_LEG_PARKED; /* before the replay, which may park it again */
     uint32_t end = c->park_tail; /* nothing parked while replaying belongs to this round */
     for (uint32_t pos = c->park_head; pos != end; pos++) {
         struct park_slot *s = &c->park[pos & PARK_MASK];
@@ -1422,7 +1449,7 @@ static void end_wait(struct fsa_calc *c, struct fsa_leg *l, const struct fsa_leg
     }
     if (why >= 0)
         bump(c, why);
-    unpark_leg(c, k);
+    unpark_leg(c, l, k);
 }
 
 /* Parked events whose wait is over (oldest first); O(1) when none is. */
@@ -1476,7 +1503,7 @@ static bool pending_event(struct fsa_calc *c, struct fsa_leg *l, const struct fs
         return true; /* already being asked about */
     default:
         l->last_seen_ns = now_ns;
-        return park_event(c, m, now_ns);
+        return park_event(c, l, m, now_ns);
     }
 }
 
@@ -1593,7 +1620,7 @@ static void process_keyed(struct fsa_calc *c, const struct fsa_event_msg *m, con
         apply_channel(c, l, &m->u.chan);
     if (l->flags & FSA_LEG_LEARNT) {
         ask_labels(c, l, now_ns);
-        if ((l->flags & FSA_LEG_LABELS_PENDING) && !offered && park_event(c, m, now_ns))
+        if ((l->flags & FSA_LEG_LABELS_PENDING) && !offered && park_event(c, l, m, now_ns))
             return;
     }
     if (!(l->flags & FSA_LEG_COUNTED))

@@ -59,6 +59,7 @@ enum fsa_leg_rtcp_dir {
 #define FSA_LEG_LABELS_PENDING 0x10u /* its labels were asked for; its events wait in the park */
 #define FSA_LEG_LABELS_ASKED 0x20u   /* asked once: not again, whatever the answer */
 #define FSA_LEG_LISTED 0x40u         /* named by the channel list being read (until its LIST_END) */
+#define FSA_LEG_PARKED 0x80u         /* has events in the park: the end of its wait walks the park (else it need not) */
 
 /* Delta base of one RTCP direction: only the last source SSRC is kept. */
 struct fsa_leg_rtcp {

@@ -634,6 +634,49 @@ static void calc_leg_store_seam(void)
     fsa_calc_destroy(c3);
 }
 
+/*
+ * A report let through while its leg waited for its load (the park full)
+ * set a base newer than the stored one: the stored base must not replace
+ * it. Stored: cumulative Lost 5; let through: 8 (base only, learnt); then 9
+ * counts 9 - 8 = 1, not 9 - 5 = 4; its jitter block joins the stored ones.
+ */
+static void calc_leg_store_let_through(void)
+{
+    struct fake_store f = {.answer = FSA_STORE_LOAD_HIT, .epoch = 1, .have = true};
+    snprintf(f.saved.uuid, sizeof(f.saved.uuid), "lt");
+    f.saved.flags = FSA_LEG_RTCP_RECV_OK;
+    f.saved.rtcp[FSA_LEG_RTCP_RECV] = (struct fsa_leg_rtcp){.source_ssrc = 0x1234, .last_lost = 5};
+    f.saved.jitter_count = 2;
+    f.saved.jitter_sum_ms = 3.0;
+    f.saved.jitter_min_ms = 1.0;
+    f.saved.jitter_max_ms = 2.0;
+    struct fsa_store st = {&fake_ops, &f};
+    nrec = 0;
+    struct fsa_calc_params p = {.max_legs = 8, .emit = emit, .store = &st};
+    struct fsa_calc *c = fsa_calc_create(&p);
+    struct fsa_event_msg m = msg(FSA_EV_RECV_RTCP, "yy");
+    for (unsigned i = 0; i < FSA_CALC_PARK_SLOTS; i++)
+        fsa_calc_process(c, &m, 1 * MS); /* "yy" waits for its load: the park fills */
+    m = msg(FSA_EV_RECV_RTCP, "lt");
+    m.u.rtcp.block[0].lost_raw = 8;
+    m.u.rtcp.block[0].jitter = 40; /* 5 ms at 8 kHz */
+    fsa_calc_process(c, &m, 2 * MS);
+    struct fsa_calc_stats s = stats(c);
+    CHECK_EQ_U64(s.park_full, 1);
+    CHECK_EQ_U64(s.rtcp_base_only, 1);
+    fsa_calc_store_tick(c, 3 * MS); /* both loads asked and answered: "yy" misses, "lt" hits */
+    m.u.rtcp.block[0].lost_raw = 9;
+    m.u.rtcp.block[0].jitter = 8; /* 1 ms */
+    nrec = 0; /* "yy"'s 4096 replayed reports are past the record buffer */
+    fsa_calc_process(c, &m, 4 * MS);
+    const struct fsa_metric_record *r = last(FSA_REC_RTCP);
+    CHECK(r && strcmp(r->labels.channel_id, "lt") == 0 && r->u.rtcp.packets_lost == 1);
+    const struct fsa_leg *l = fsa_calc_leg(c, 0, "lt", 2);
+    CHECK(l && l->jitter_count == 4);
+    CHECK(l && l->jitter_sum_ms == 3.0 + 5.0 + 1.0 && l->jitter_min_ms == 1.0 && l->jitter_max_ms == 5.0);
+    fsa_calc_destroy(c);
+}
+
 int main(void)
 {
     calc_leg_filling_and_labels();
@@ -645,5 +688,6 @@ int main(void)
     calc_leg_output_lane_full();
     calc_leg_invalid_messages();
     calc_leg_store_seam();
+    calc_leg_store_let_through();
     return fsa_test_finish();
 }
