@@ -504,32 +504,42 @@ static bool recently_ended(const struct fsa_calc *c, const struct fsa_leg_key *k
 
 /* ---- store ------------------------------------------------------------------------------------------------- */
 
-static void leg_to_state(const struct fsa_calc *c, const struct fsa_leg *l, struct fsa_leg_state *s)
+/*
+ * The parts of l a write needs, as a store state: the key always, the rest
+ * only for the parts asked (a bases-only write, the common one under loss,
+ * copies no label string).
+ */
+static void leg_to_state(const struct fsa_calc *c, const struct fsa_leg *l, unsigned parts, struct fsa_leg_state *s)
 {
-    memset(s, 0, sizeof(*s));
     s->instance = l->instance;
-    s->direction = l->direction;
-    s->domain_rank = l->domain_rank;
     s->flags = l->flags & (FSA_LEG_RTCP_RECV_OK | FSA_LEG_RTCP_SEND_OK | FSA_LEG_LEARNT);
-    s->last_fraction = l->last_fraction;
-    s->local_ip_family = l->local_ip_family;
-    s->remote_ip_family = l->remote_ip_family;
     /* Strings by value, not arrays: a shorter Call-ID leaves an older one's bytes after its NUL. */
     copy_field(s->uuid, sizeof(s->uuid), l->uuid, sizeof(l->uuid));
-    copy_field(s->call_id, sizeof(s->call_id), l->call_id, sizeof(l->call_id));
-    copy_field(s->domain, sizeof(s->domain), fsa_labels_str(&c->labels, l->domain_id), FSA_LABEL_MAX);
-    copy_field(s->codec, sizeof(s->codec), fsa_labels_str(&c->labels, l->codec_id), FSA_LABEL_MAX);
-    memcpy(s->local_ip, l->local_ip, 16);
-    memcpy(s->remote_ip, l->remote_ip, 16);
-    s->codec_rate = l->codec_rate;
-    s->jitter_count = l->jitter_count;
-    s->a_leg_hash = l->a_leg_hash;
-    s->created_us = l->created_us;
-    s->jitter_sum_ms = l->jitter_sum_ms;
-    s->jitter_min_ms = l->jitter_min_ms;
-    s->jitter_max_ms = l->jitter_max_ms;
-    s->last_rtt_ms = l->last_rtt_ms;
-    memcpy(s->rtcp, l->rtcp, sizeof(s->rtcp));
+    if (parts & FSA_STORE_PART_LABELS) {
+        s->direction = l->direction;
+        s->domain_rank = l->domain_rank;
+        s->local_ip_family = l->local_ip_family;
+        s->remote_ip_family = l->remote_ip_family;
+        copy_field(s->call_id, sizeof(s->call_id), l->call_id, sizeof(l->call_id));
+        copy_field(s->domain, sizeof(s->domain), fsa_labels_str(&c->labels, l->domain_id), FSA_LABEL_MAX);
+        copy_field(s->codec, sizeof(s->codec), fsa_labels_str(&c->labels, l->codec_id), FSA_LABEL_MAX);
+        memcpy(s->local_ip, l->local_ip, 16);
+        memcpy(s->remote_ip, l->remote_ip, 16);
+        s->codec_rate = l->codec_rate;
+        s->a_leg_hash = l->a_leg_hash;
+        s->created_us = l->created_us;
+    }
+    if (parts & FSA_STORE_PART_BASES) {
+        s->last_fraction = l->last_fraction;
+        memcpy(s->rtcp, l->rtcp, sizeof(s->rtcp));
+    }
+    if (parts & FSA_STORE_PART_JITTER) {
+        s->jitter_count = l->jitter_count;
+        s->jitter_sum_ms = l->jitter_sum_ms;
+        s->jitter_min_ms = l->jitter_min_ms;
+        s->jitter_max_ms = l->jitter_max_ms;
+        s->last_rtt_ms = l->last_rtt_ms;
+    }
 }
 
 /* Seeds a fresh leg from a stored state; the state came from outside, so it is checked like a message. */
@@ -825,8 +835,8 @@ static bool store_round_step(struct fsa_calc *c, uint32_t budget)
         if (!parts)
             continue;
         budget--;
-        struct fsa_leg_state st;
-        leg_to_state(c, l, &st);
+        struct fsa_leg_state st = {0}; /* parts not written stay zero: a store may look at every field */
+        leg_to_state(c, l, parts, &st);
         int rc = c->store.ops->save(c->store.ctx, &st, parts);
         if (rc == -EAGAIN && c->final_deadline_ns && fsa_clock_ns(CLOCK_MONOTONIC) < c->final_deadline_ns) {
             /* At stop: wait for the store to take more rather than start round after round. */

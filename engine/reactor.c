@@ -166,6 +166,16 @@ struct fsa_reactor {
     uint64_t job_seq;
     unsigned next_request_lane;
     bool list_busy;                  /* one list in flight per reactor (memory: resync_max_bytes) */
+    /*
+     * The last list's names, handed to the workers as CHANNEL_LIVE while
+     * their lanes are at most half full (a 20,000-name list at once would
+     * crowd the events out); the next list waits until they are all out.
+     */
+    struct conn *names_conn; /* NULL: none pending */
+    char (*names)[FSA_UUID_MAX];
+    uint8_t *name_len;
+    uint32_t names_n, names_pos, names_lost;
+    bool names_whole;
     bool held_valid;                 /* a request taken from a lane that could not be sent yet */
     struct fsa_label_request held;
 };
@@ -296,6 +306,10 @@ static void finish_close(struct conn *c)
     esl_framer_init(&c->framer, r->cfg->engine.max_frame_bytes);
     if (c->list_inflight)
         r->list_busy = false;
+    if (r->names_conn == c) { /* its names are of a session that is over */
+        r->names_conn = NULL;
+        r->list_busy = false;
+    }
     c->resync_due = c->list_inflight = false;
     c->dumps_inflight = 0; /* their legs' points go without labels after resync_label_wait_ms */
     c->out_len = c->out_sent = 0;
@@ -566,33 +580,75 @@ static void end_list(struct conn *c)
     c->framer.max_frame = c->r->cfg->engine.max_frame_bytes;
 }
 
-/* The list's answer: every Unique-ID goes to its worker, which asks back for the ones it does not know. */
+#define LIST_NAMES_MAX 65536u /* names of one channel list held for pacing; more: the list is not whole */
+
+/*
+ * Hands the pending list names to their workers while each lane is at most
+ * half full; the rest waits for the next pass (after every completion batch).
+ * When all are out: LIST_END if the list was whole and every name arrived.
+ */
+static void publish_names(struct fsa_reactor *r)
+{
+    struct conn *c = r->names_conn;
+    if (!c)
+        return;
+    unsigned half = r->cfg->engine.ring_slots / 2;
+    for (; r->names_pos < r->names_n; r->names_pos++) {
+        const char *uuid = r->names[r->names_pos];
+        size_t n = r->name_len[r->names_pos];
+        unsigned w = shard_of(r, uuid, n);
+        if (fsa_lane_occupancy(r->p.lanes[w]) >= half) {
+            r->wake[w] = true;
+            return; /* the next pass goes on */
+        }
+        r->names_lost += !publish_note_to(c, w, FSA_EV_CHANNEL_LIVE, uuid, n, r->now_ns);
+    }
+    if (r->names_lost) {
+        /* A worker did not get every name: it must not retire legs on this list's word. */
+        fsa_log_warn(c->icfg->name, "channel list: %u of %u channel(s) could not reach the workers (lanes full)",
+                     r->names_lost, r->names_n);
+    } else if (r->names_whole) {
+        fsa_log_info(c->icfg->name, "resync: FreeSWITCH lists %u live channel(s)", r->names_n);
+        /* Whole: each worker retires this instance's legs it names no more (calc.c list_end). */
+        for (unsigned w = 0; w < r->p.nworkers; w++)
+            publish_note_to(c, w, FSA_EV_LIST_END, "*", 1, c->list_asked_ns);
+    }
+    r->names_conn = NULL;
+    r->list_busy = false; /* the next instance's list may be asked for */
+}
+
+/* The list's answer: every Unique-ID goes to its worker (paced), which asks back for the ones it does not know. */
 static void list_answered(struct conn *c, struct fsa_str json)
 {
+    struct fsa_reactor *r = c->r;
+    if (!r->names) { /* once per reactor, at its first list */
+        r->names = malloc(LIST_NAMES_MAX * sizeof(*r->names));
+        r->name_len = malloc(LIST_NAMES_MAX);
+    }
     char uuid[FSA_UUID_MAX];
     size_t pos = 0, n;
-    unsigned skipped = 0, listed = 0, lost = 0;
+    unsigned skipped = 0, listed = 0, held = 0;
     while ((n = fsa_resync_next_uuid(json, &pos, uuid, &skipped)) > 0) {
-        lost += !publish_note(c, FSA_EV_CHANNEL_LIVE, uuid, n);
+        if (r->names && r->name_len && held < LIST_NAMES_MAX) {
+            memcpy(r->names[held], uuid, n);
+            r->name_len[held++] = (uint8_t)n;
+        }
         listed++;
     }
     bump(&c->st->resync_channels, listed);
     long rows = fsa_resync_row_count(json);
-    if (lost) {
-        /* A worker did not get every name (a full lane): it must not retire legs on this list's word. */
-        fsa_log_warn(c->icfg->name, "channel list: %u of %u channel(s) could not reach the workers (lanes full)", lost,
-                     listed);
-    } else if (skipped || rows < 0 || (unsigned long)rows != listed) {
+    bool whole = !skipped && rows >= 0 && (unsigned long)rows == listed && held == listed;
+    if (!whole)
         /* Not provably whole: no leg may be retired on its word. */
-        fsa_log_warn(c->icfg->name, "channel list: %u channel(s) read, row_count %ld, %u unusable Unique-ID(s)", listed,
-                     rows, skipped);
-    } else {
-        fsa_log_info(c->icfg->name, "resync: FreeSWITCH lists %u live channel(s)", listed);
-        /* Whole: each worker retires this instance's legs it names no more (calc.c list_end). */
-        for (unsigned w = 0; w < c->r->p.nworkers; w++)
-            publish_note_to(c, w, FSA_EV_LIST_END, "*", 1, c->list_asked_ns);
-    }
+        fsa_log_warn(c->icfg->name, "channel list: %u channel(s) read, row_count %ld, %u unusable Unique-ID(s), %u held",
+                     listed, rows, skipped, held);
     end_list(c);
+    r->list_busy = true; /* until its names are out (publish_names) */
+    r->names_conn = c;
+    r->names_n = held;
+    r->names_pos = r->names_lost = 0;
+    r->names_whole = whole;
+    publish_names(r);
 }
 
 /* A uuid_dump's answer: the channel's headers as CHANNEL_DATA, or LABELS_FAILED for the leg asked about. */
@@ -1248,6 +1304,8 @@ void fsa_reactor_destroy(struct fsa_reactor *r)
     }
     free(r->conns);
     free(r->wake);
+    free(r->names);
+    free(r->name_len);
     free(r->lanes);
     free(r->bells);
     free(r->requests);
@@ -1303,6 +1361,7 @@ int fsa_reactor_run(struct fsa_reactor *r)
             nanosleep(&pause, NULL);
         }
         process_completions(r);
+        publish_names(r);
         ring_doorbells(r);
         if (r->now_ns - r->last_timer_ns >= TIMER_TICK_MS * 1000000ull) {
             r->last_timer_ns = r->now_ns;
