@@ -19,13 +19,22 @@ bench/otlp_sink, a local OTLP/gRPC endpoint fast enough not to be what is measur
            p99 and, for redis, Redis commands/s, commands per agent event, Redis CPU and the
            commands by name (INFO commandstats and INFO cpu read at both ends of the window).
            --loss-pct N goes to the carrier profile's fssim (synthetic packet loss)
-  resume   an agent SIGKILLed and started again while 4 instances x 1,000 calls (8,000 legs) are up,
-           memory store, at engine.resync_rate 200 (the default) and 1000: seconds until every live
-           leg is labelled again (uuid_dump answered), api calls/s FreeSWITCH saw, how the waits for
-           labels ended (received in time, timed out), and every drop
+  resume   an agent (A) that saw every call start is stopped while the calls are up, and a second one
+           (B, same config) started: by default SIGKILL, 4 instances x 1,000 calls (8,000 legs), memory
+           store, at engine.resync_rate 200 (the default) and 1000. Per run: seconds until every live
+           leg is labelled again (a store load that found it, or its uuid_dump answered), the api calls
+           FreeSWITCH saw (show channels + uuid_dump, and per second), store loads and hits, how the
+           waits for labels ended, events parked / let through a full park, drops (full lanes: events,
+           channel-list names, records), B's CPU while relabelling and after, fssim's CPU and the
+           machine's. --resume-stores memory,redis runs it once per store (redis: a redis-server of its
+           own; A's writes are in Redis before the stop); --resume-instances, --resume-calls,
+           --resume-cps (fssim's ramp), --resume-rates, --resume-stop kill|term (term: a clean stop,
+           which writes every change to Redis first)
 
   bench/run_bench.py --build build-release [--sections ingest,memory,carrier] [--json out.json]
   bench/run_bench.py --sections carrier --carrier-stores memory,redis [--loss-pct 1]
+  bench/run_bench.py --sections resume --resume-stores memory,redis --resume-instances 20 \
+      --resume-calls 10000 --resume-cps 1000 --resume-rates 200 --resume-stop term
 Benchmarks are not tests: nothing here passes or fails, it reports.
 """
 import argparse
@@ -65,6 +74,13 @@ def proc_cpu_s(pid):
     with open("/proc/%d/stat" % pid) as f:
         fields = f.read().rsplit(")", 1)[1].split()
     return (int(fields[11]) + int(fields[12])) / HZ  # utime, stime
+
+
+def host_busy_s():
+    """CPU seconds the whole machine spent busy (every core, idle and iowait apart), from /proc/stat."""
+    with open("/proc/stat") as f:
+        v = [int(x) for x in f.readline().split()[1:]]
+    return (sum(v[:8]) - v[3] - v[4]) / HZ
 
 
 def thread_use(pid):
@@ -354,6 +370,24 @@ def section_memory(build, out):
                                           "-" if bpl is None else "%.0f" % bpl, sum(r["drops"].values())))
 
 
+def store_env(store):
+    """(agent environment, Redis or None) for a run with storage `store`: None keeps whatever this process's
+    environment says (FSAGENT_STORAGE_TYPE); "memory" or "redis" sets it, redis against a redis-server of
+    the run's own. Raises RuntimeError when redis is asked for and there is no redis-server."""
+    if store is None:
+        return None, None
+    env = {k: v for k, v in os.environ.items()
+           if k != "FSAGENT_STORAGE_TYPE" and not k.startswith("FSAGENT_REDIS_")}
+    env["FSAGENT_STORAGE_TYPE"] = store
+    redis = None
+    if store == "redis":
+        if not shutil.which("redis-server"):
+            raise RuntimeError("no redis-server (scripts/deps.sh --test installs it)")
+        redis = Redis(tempfile.mkdtemp(prefix="fsa-bench-redis-"))
+        env["FSAGENT_REDIS_HOST"], env["FSAGENT_REDIS_PORT"] = "127.0.0.1", str(redis.port)
+    return env, redis
+
+
 def section_carrier(build, out, seconds, window, agent_yaml="", store=None, loss_pct=None):
     """store None: the agent's storage is whatever its environment says (FSAGENT_STORAGE_TYPE); "memory"
     or "redis": set for this run, redis against a redis-server of this run's own."""
@@ -362,18 +396,11 @@ def section_carrier(build, out, seconds, window, agent_yaml="", store=None, loss
                   "--rtcp-interval-ms", 5000, "--heartbeat", 20, "--codec", "PCMU"]
     if loss_pct is not None:
         fssim_args += ["--loss-pct", loss_pct]
-    env, redis = None, None
-    if store is not None:
-        env = {k: v for k, v in os.environ.items()
-               if k != "FSAGENT_STORAGE_TYPE" and not k.startswith("FSAGENT_REDIS_")}
-        env["FSAGENT_STORAGE_TYPE"] = store
-    if store == "redis":
-        if not shutil.which("redis-server"):
-            print("\n### Carrier profile, storage: redis: not run, no redis-server "
-                  "(scripts/deps.sh --test installs it)")
-            return
-        redis = Redis(tempfile.mkdtemp(prefix="fsa-bench-redis-"))
-        env["FSAGENT_REDIS_HOST"], env["FSAGENT_REDIS_PORT"] = "127.0.0.1", str(redis.port)
+    try:
+        env, redis = store_env(store)
+    except RuntimeError as e:
+        print("\n### Carrier profile, storage: %s: not run, %s" % (store, e))
+        return
     try:
         r = Run(build, ninst, fssim_args, agent_yaml=agent_yaml, agent_env=env)
         t0 = time.time()
@@ -499,45 +526,229 @@ def print_carrier_stores(rows):
                   rd["used_memory_mib"]))
 
 
-def section_resume(build, out, ninst=4, calls=1000, rates=(200, 1000)):
-    """Restart under live calls: the first agent learns every leg from its CHANNEL_CREATE, is
-    SIGKILLed, and a second one (same config, memory store) relearns them from FreeSWITCH."""
-    rows = []
+def resume_progress(m):
+    """What a restarted agent's /metrics says of its relearning: legs labelled again (a store load that found
+    the leg, or a uuid_dump answered: ok or -ERR, as the memory-store table always counted), legs learnt,
+    api calls sent, full-lane drops."""
+    g = lambda name, **kw: metric_delta({}, m, name, **kw) or 0
+    return {"store_hits": g("fsagent_storage_hits_total"),
+            "dumps_ok": g("fsagent_resync_dumps_total", result="ok"),
+            "dumps_failed": g("fsagent_resync_dumps_total", result="failed"),
+            "lists": g("fsagent_resync_api_calls_total", command="show_channels"),
+            "dumps": g("fsagent_resync_api_calls_total", command="uuid_dump"),
+            "learnt": g("fsagent_legs_learnt_total"),
+            "ring_full": g("fsagent_events_dropped_total", cause="ring_full"),
+            "store_loads": g("fsagent_storage_operations_total", operation="load")}
+
+
+def resume_run(build, ninst, calls, rate, store, stop, cps, settle_s=10.0, stall_s=60.0):
+    """One restart: agent A learns every leg from its CHANNEL_CREATE (and, with redis, writes them behind),
+    is stopped (stop "term": SIGTERM, a clean stop that writes every change first; "kill": SIGKILL), and
+    agent B (same config) relabels the live legs: from the store where it has them, else uuid_dump."""
     legs = ninst * calls * 2
-    for rate in rates:
-        r = Run(build, ninst, ["--calls", calls, "--cps", 500, "--call-duration", 3600, "--rtcp-interval-ms", 5000,
-                               "--heartbeat", 5], agent_yaml="  resync_rate: %d\n" % rate)
-        r.wait_stats(lambda s: s["calc"]["legs_active"] >= legs, 120)
-        r.agent.kill()
-        r.agent.wait()
-        time.sleep(1)
+    env, redis = store_env(store)
+    res = {"storage": store, "stop": stop, "rate": rate, "instances": ninst, "calls_per_instance": calls,
+           "legs": legs, "cps": cps}
+    try:
+        r = Run(build, ninst, ["--calls", calls, "--cps", cps, "--call-duration", 36000, "--rtcp-interval-ms", 5000,
+                               "--heartbeat", 5], agent_yaml="  resync_rate: %d\n" % rate, agent_env=env)
+        t_ramp = time.time()
+        up = r.wait_stats(lambda s: s["calc"]["legs_active"] >= legs, calls / cps + 120)
+        res["ramp_s"] = round(time.time() - t_ramp, 1) if up else None
+        if not up:
+            print("resume: agent A saw only %s of %d legs; going on" % (
+                (r.stats() or {}).get("calc", {}).get("legs_active"), legs), file=sys.stderr)
+        written = None
+        if redis:
+            # Writes are coalesced per second (storage.redis.flush_interval_ms): wait until the instance
+            # hashes hold a labels and a bases field per leg (a leg's first RTCP report, within 5 s).
+            keys = ["fsagent:leg:v2:fs%d" % (i + 1) for i in range(ninst)]
+            t_w = time.time()
+            while time.time() - t_w < 60:
+                fields = sum(int(redis.command("HLEN", k)) for k in keys)
+                if fields >= 2 * legs + ninst:
+                    written = round(time.time() - t_w, 1)
+                    break
+                time.sleep(0.5)
+            res["redis_fields_before_stop"] = sum(int(redis.command("HLEN", k)) for k in keys)
+        res["written_wait_s"] = written
+        # One RTCP period (5 s) and a write round more: every leg has had a report, and its bases were written
+        # (writes are coalesced per storage.redis.flush_interval_ms, 1 s by default).
+        time.sleep(6)
+        a_err, a_pid = r.err_path, r.agent.pid
+        t_stop = time.time()
+        if stop == "kill":
+            r.agent.kill()
+        else:
+            r.agent.send_signal(signal.SIGTERM)
+        try:
+            r.agent.wait(120)
+        except subprocess.TimeoutExpired:
+            r.agent.kill()
+            r.agent.wait()
+        res["a_stop_s"] = round(time.time() - t_stop, 2)
+        if redis:
+            res["redis_fields_at_restart"] = sum(int(redis.command("HLEN", k)) for k in keys)
+        final_a = r.stats("final counters") or r.stats()  # its last stats line after a SIGKILL
+        res["a_store_final"] = (final_a or {}).get("calc", {}).get("store")
+        res["a_drops"] = drops(final_a, None)  # while the calls ramped up and A ran
+        rs0 = redis.snapshot() if redis else None
+        sim0, host0 = proc_cpu_s(r.sim.pid), host_busy_s()
         t0 = time.time()
         r.start_agent()
-        done = r.wait_stats(lambda s: sum(i["resync"]["dumps_ok"] + i["resync"]["dumps_failed"]
-                                          for i in s["instances"].values()) >= legs, legs / rate * 3 + 60)
-        labelled_s = time.time() - t0 if done else None
-        time.sleep(1)
+        b_pid = r.agent.pid
+        bound = t0 + (legs / rate * 3 + 120 if store != "redis" else legs / 1000 + 300)
+        done_at, learnt_at, last, next_note = None, None, None, t0 + 30
+        best, best_at, stalled = -1, t0, False
+        while time.time() < bound:
+            try:
+                last = resume_progress(r.scrape()[1])
+            except OSError:  # not listening yet
+                time.sleep(0.1)
+                continue
+            now = time.time()
+            if learnt_at is None and last["learnt"] >= legs:
+                learnt_at = now
+            labelled = last["store_hits"] + last["dumps_ok"] + last["dumps_failed"]
+            if labelled >= legs:
+                done_at = now
+                break
+            if labelled > best:
+                best, best_at = labelled, now
+            elif learnt_at and now - best_at >= stall_s:
+                # Every leg is known and nothing was labelled for stall_s: the rest never will be (a uuid_dump
+                # answer lost, for instance: a leg is asked about once). Measured up to the last progress.
+                stalled = True
+                break
+            if now >= next_note:
+                next_note = now + 30
+                print("resume %s: %.0f s, %s labelled (%s store hits, %s dumps answered), %s learnt" % (
+                    store, now - t0, "{:,.0f}".format(last["store_hits"] + last["dumps_ok"] + last["dumps_failed"]),
+                    "{:,.0f}".format(last["store_hits"]), "{:,.0f}".format(last["dumps_ok"] + last["dumps_failed"]),
+                    "{:,.0f}".format(last["learnt"])), file=sys.stderr)
+            time.sleep(0.2)
+        elapsed = (done_at or (best_at if stalled else time.time())) - t0
+        cpu_b = proc_cpu_s(b_pid)
+        sim1, host1 = proc_cpu_s(r.sim.pid), host_busy_s()
+        wall = time.time() - t0  # the CPU shares' denominator (the stall's minute included when it stalled)
+        rs1 = redis.snapshot() if redis else None
+        threads_b, _ = thread_use(b_pid)
+        # The steady state that follows: B's CPU once everything is labelled.
+        time.sleep(settle_s)
+        cpu_settle = proc_cpu_s(b_pid) - cpu_b
         s = r.stats()
+        rss = proc_rss_kib(b_pid)
+        # "channel list: N of M channel(s) could not reach the workers (lanes full)": names lost per list.
+        lost_lists = [int(line.split("channel list: ", 1)[1].split()[0]) for line in open(r.err_path)
+                      if "could not reach the workers" in line]
         final, sim = r.stop()
-        calls_sent = sum(i["resync"]["lists"] + i["resync"]["dumps"] for i in final["instances"].values())
-        lab = final["calc"]["labels"]
-        rows.append({"rate": rate, "legs": legs, "labelled_s": labelled_s,
-                     "api_calls_per_s": calls_sent / labelled_s if labelled_s else None,
-                     "labels": lab, "legs_learnt": final["calc"]["legs_learnt"],
-                     "active_after": s["calc"]["legs_active"] if s else None, "drops": drops(final, sim)})
+    finally:
+        if redis:
+            redis.stop()
+    calls_sent = (last["lists"] + last["dumps"]) if last else 0
+    lab = (final or {}).get("calc", {}).get("labels", {})
+    res.update({
+        "labelled_s": round(elapsed, 2) if done_at else None, "bound_s": round(bound - t0),
+        "stalled": stalled, "labelled_at_end": (last["store_hits"] + last["dumps_ok"] + last["dumps_failed"])
+        if last else 0, "last_progress_s": round(best_at - t0, 2),
+        "learnt_s": round(learnt_at - t0, 2) if learnt_at else None,
+        "progress_at_end": last, "api_calls": calls_sent,
+        "api_calls_per_s": calls_sent / elapsed if elapsed else None,
+        "b_cpu_core_share": cpu_b / wall,
+        "b_threads_core_share": {k: round(v / wall, 3) for k, v in threads_b.items()},
+        "b_cpu_core_share_after": cpu_settle / settle_s,
+        "fssim_core_share": (sim1 - sim0) / wall,
+        "host_busy_cores": (host1 - host0) / wall, "cpus": os.cpu_count(), "b_rss_mib": rss / 1024,
+        "rtcp_base_only": (final or {}).get("calc", {}).get("rtcp_base_only"),
+        "labels": lab, "legs_learnt": (final or {}).get("calc", {}).get("legs_learnt"),
+        "active_after": s["calc"]["legs_active"] if s else None, "drops": drops(final, sim),
+        "resync_ring_full": sum(i["resync"]["dropped_ring_full"] for i in final["instances"].values()) if final else None,
+        "lists_not_whole": len(lost_lists), "list_names_lost": sum(lost_lists),
+        "store_final": (final or {}).get("calc", {}).get("store"),
+        "redis_store_final": (final or {}).get("calc", {}).get("redis"),
+        "fssim_channel_lists": sum(i.get("channel_lists", 0) for i in sim["instances"]) if sim else None,
+        "fssim_uuid_dumps": sum(i.get("uuid_dumps", 0) for i in sim["instances"]) if sim else None,
+    })
+    if res["resync_ring_full"] is not None:
+        # The reactor counts both in resync.dropped_ring_full: names of a list, and uuid_dump answers (a leg is
+        # asked about once, so a lost answer leaves it unlabelled until its hangup).
+        res["dump_answers_lost"] = res["resync_ring_full"] - res["list_names_lost"]
+    if redis:
+        res["redis"] = redis_window(rs0, rs1, wall)
+    return res
+
+
+def section_resume(build, out, ninst=4, calls=1000, rates=(200, 1000), stores=("memory",), stop="kill", cps=500):
+    """Restart under live calls, once per store and engine.resync_rate (resume_run). Defaults: the table
+    README.md has had since the resume work, 8,000 legs, memory store, SIGKILL, rates 200 and 1000."""
+    rows = []
+    for store in stores:
+        for rate in rates:
+            try:
+                rows.append(resume_run(build, ninst, calls, rate, store, stop, cps))
+            except RuntimeError as e:
+                print("\n### Resume, storage: %s: not run, %s" % (store, e))
+            sys.stdout.flush()
     out["resume"] = rows
-    print("\n### Resume: agent SIGKILLed and restarted under %s live legs (%d instances x %s calls), memory store\n"
-          % ("{:,}".format(legs), ninst, "{:,}".format(calls)))
-    print("| engine.resync_rate | seconds until every leg is labelled | api calls/s seen by FreeSWITCH | labels "
-          "received in time / timed out (points sent unlabelled) / failed | events parked / park full | drops |")
-    print("|---:|---:|---:|---|---|---:|")
+    if not rows:
+        return
+    legs = rows[0]["legs"]
+    n = lambda v: "-" if v is None else "{:,.0f}".format(v)
+    print("\n### Resume: agent %s and restarted under %s live legs (%d instances x %s calls, RTCP every 5 s), "
+          "storage %s\n" % ("SIGKILLed" if stop == "kill" else "stopped (SIGTERM)", "{:,}".format(legs), ninst,
+                             "{:,}".format(calls), " / ".join(sorted({x["storage"] for x in rows}))))
+    print("| storage | engine.resync_rate | seconds until every leg is labelled again (every leg learnt) | "
+          "api calls FreeSWITCH saw: show channels + uuid_dump (/s) | store loads / hits | labels asked (uuid_dump) / "
+          "received in time / timed out / failed | store loads timed out | events parked / park full | "
+          "drops: full lanes; every counter | restarted agent's CPU, share of one core: relabelling / after |")
+    print("|---|---:|---:|---:|---:|---|---:|---|---:|---:|")
     for x in rows:
-        lab = x["labels"]
-        print("| %d | %s | %s | %s / %s / %s | %s / %s | %d |" % (
-            x["rate"], "%.1f" % x["labelled_s"] if x["labelled_s"] else "not within the bound",
-            "%.0f" % x["api_calls_per_s"] if x["api_calls_per_s"] else "-", "{:,}".format(lab["received"]),
-            "{:,}".format(lab["timeout"]), "{:,}".format(lab["failed"]), "{:,}".format(lab["parked"]),
-            "{:,}".format(lab["park_full"]), sum(x["drops"].values())))
+        lab, st, p = x["labels"], x["store_final"] or {}, x["progress_at_end"] or {}
+        print("| %s | %d | %s (%s) | %s + %s (%s) | %s / %s | %s / %s / %s / %s | %s | %s / %s | %s; %s | %s / %.1f %% |" % (
+            x["storage"], x["rate"],
+            "%.1f" % x["labelled_s"] if x["labelled_s"] else
+            "%s of %s by %.1f, then no more" % (n(x["labelled_at_end"]), n(x["legs"]), x["last_progress_s"])
+            if x["stalled"] else "not within %d" % x["bound_s"],
+            "%.1f" % x["learnt_s"] if x["learnt_s"] else "-", n(p.get("lists")), n(p.get("dumps")),
+            "%.0f" % x["api_calls_per_s"] if x["api_calls_per_s"] is not None else "-",
+            n(st.get("loads")), n(st.get("hits")), n(lab.get("requested")), n(lab.get("received")),
+            n(lab.get("timeout")), n(lab.get("failed")), n(st.get("loads_timeout")), n(lab.get("parked")),
+            n(lab.get("park_full")), n((x["drops"]["ring_full"] or 0) + (x["resync_ring_full"] or 0)),
+            n(sum(x["drops"].values())),
+            "%.1f %%" % (100 * x["b_cpu_core_share"]) if x["b_cpu_core_share"] is not None else "-",
+            100 * x["b_cpu_core_share_after"]))
+    for x in rows:
+        bits = ["%s, rate %d: agent A saw every leg %s s after it started" % (x["storage"], x["rate"], x["ramp_s"])]
+        if x["storage"] == "redis":
+            bits.append("Redis held %s fields before the stop (%s at the restart; written %s s after the ramp)" % (
+                n(x.get("redis_fields_before_stop")), n(x.get("redis_fields_at_restart")), x.get("written_wait_s")))
+        bits.append("A's drops while it ran: %s events at full lanes, %s records at the exporter's full lane" % (
+            n(x["a_drops"]["ring_full"]), n(x["a_drops"]["records_dropped"])))
+        bits.append("A took %.2f s to stop (%s)" % (x["a_stop_s"], "SIGKILL" if x["stop"] == "kill" else "SIGTERM"))
+        rs = x.get("redis_store_final") or {}
+        if rs:
+            bits.append("calc.redis.load_hits %s, previous format %s, unreadable %s" % (
+                n(rs.get("load_hits")), n(rs.get("load_hits_old")), n(rs.get("unreadable"))))
+        rd = x.get("redis")
+        if rd:
+            top = sorted(rd["by_command"].items(), key=lambda kv: -kv[1])[:4]
+            bits.append("Redis served %s commands until every leg was labelled (%s), %.1f %% of a core" % (
+                n(rd["commands"]), ", ".join("%s %s" % (k, n(v)) for k, v in top), 100 * rd["cpu_core_share"]))
+        bits.append("while B relabelled: fssim %.0f %% of a core, the machine %.2f of %d cores busy" % (
+            100 * (x["fssim_core_share"] or 0), x["host_busy_cores"] or 0, x["cpus"]))
+        bits.append("B's threads: %s" % ", ".join("%s %.0f %%" % (k, 100 * v)
+                                                  for k, v in sorted(x["b_threads_core_share"].items()) if v >= 0.005))
+        d = x["drops"]
+        bits.append("B's drops: %s events at full lanes, %s channel-list names that could not reach a worker "
+                    "(%d list(s) not whole), %s uuid_dump answers lost at a full lane, %s records at the "
+                    "exporter's full lane" % (
+                        n(d["ring_full"]), n(x["list_names_lost"]), x["lists_not_whole"],
+                        n(x.get("dump_answers_lost")), n(d["records_dropped"])))
+        bits.append("RTCP report blocks that only set a loss base (no packets_lost: the leg had no stored base yet): %s" % n(
+            x.get("rtcp_base_only")))
+        bits.append("fssim counted %s channel lists and %s uuid_dumps over the whole run (both agents)" % (
+            n(x["fssim_channel_lists"]), n(x["fssim_uuid_dumps"])))
+        print("\n" + "; ".join(bits) + ".")
 
 
 def section_ingest(build, out, events, runs):
@@ -563,10 +774,20 @@ def main():
     ap.add_argument("--carrier-stores", help="comma list of memory, redis: the carrier profile once per store, "
                     "then one table, a row per store (without it: one run, storage as FSAGENT_STORAGE_TYPE says)")
     ap.add_argument("--loss-pct", type=float, help="fssim's synthetic packet loss percent in the carrier profile")
+    ap.add_argument("--resume-stores", default="memory", help="comma list of memory, redis: the resume section "
+                    "once per store (redis: a redis-server of its own on a free loopback port)")
+    ap.add_argument("--resume-instances", type=int, default=4, help="fssim instances in the resume section")
+    ap.add_argument("--resume-calls", type=int, default=1000, help="concurrent calls per instance (2 legs each)")
+    ap.add_argument("--resume-rates", default="200,1000", help="comma list of engine.resync_rate, a run each")
+    ap.add_argument("--resume-stop", choices=("kill", "term"), default="kill",
+                    help="how the first agent stops: SIGKILL (default) or SIGTERM (a clean stop)")
+    ap.add_argument("--resume-cps", type=int, default=500, help="fssim's call starts per second per instance")
     ap.add_argument("--agent-yaml", default="", help="extra lines for the agent's engine: section (experiments)")
     a = ap.parse_args()
     if a.carrier_stores and not set(a.carrier_stores.split(",")) <= {"memory", "redis"}:
         ap.error("--carrier-stores: memory and/or redis")
+    if not set(a.resume_stores.split(",")) <= {"memory", "redis"}:
+        ap.error("--resume-stores: memory and/or redis")
     out = {"date": time.strftime("%Y-%m-%d"), "cpus": os.cpu_count()}
     for sec in a.sections.split(","):
         if sec == "ingest":
@@ -574,7 +795,9 @@ def main():
         elif sec == "memory":
             section_memory(a.build, out)
         elif sec == "resume":
-            section_resume(a.build, out)
+            section_resume(a.build, out, a.resume_instances, a.resume_calls,
+                           [int(x) for x in a.resume_rates.split(",")], a.resume_stores.split(","), a.resume_stop,
+                           a.resume_cps)
         elif sec == "carrier":
             for store in a.carrier_stores.split(",") if a.carrier_stores else [None]:
                 section_carrier(a.build, out, a.carrier_seconds, a.carrier_window, a.agent_yaml.replace('\\n', '\n'),
