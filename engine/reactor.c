@@ -83,6 +83,7 @@
 #define OUT_CAP 2048u
 #define STASH_STEP 512u /* bytes copied at a time while a straddling frame's header block is incomplete */
 #define TIMER_TICK_MS 50u
+#define REDO_MAX 1024u /* uuid_dump answers lost at a full lane, kept to ask again */
 #define REPEAT_LOG_NS (300ull * 1000000000ull)
 #define GOOD_SESSION_NS (5ull * 1000000000ull) /* streaming this long resets the backoff */
 #define DUMPS_INFLIGHT_MAX 64u                  /* uuid_dump jobs outstanding per connection */
@@ -178,6 +179,13 @@ struct fsa_reactor {
     bool names_whole;
     bool held_valid;                 /* a request taken from a lane that could not be sent yet */
     struct fsa_label_request held;
+    /*
+     * Legs whose uuid_dump answer met a full lane: asked again (before new
+     * requests), since their worker asks only once. A full ring loses the
+     * answer for good (counted in resync_dropped_ring_full, as before).
+     */
+    struct fsa_label_request redo[REDO_MAX];
+    unsigned redo_head, redo_n;
 };
 
 /* ---- small helpers ---------------------------------------------------- */
@@ -666,6 +674,12 @@ static void dump_answered(struct conn *c, const struct fsa_bgjob *j)
         r->wake[w] = true;
         if (!m) {
             bump(&c->st->resync_dropped_ring_full, 1);
+            if (r->redo_n < REDO_MAX && sc->uuid_len > 0 && sc->uuid_len < FSA_UUID_MAX) {
+                struct fsa_label_request *q = &r->redo[(r->redo_head + r->redo_n++) % REDO_MAX];
+                q->instance = (uint16_t)c->instance;
+                q->uuid_len = (uint8_t)sc->uuid_len;
+                memcpy(q->uuid, sc->uuid, sc->uuid_len);
+            }
             return;
         }
         esl_event_fill(sc, m);
@@ -738,6 +752,12 @@ static bool serve_request(struct fsa_reactor *r, const struct fsa_label_request 
 
 static bool take_request(struct fsa_reactor *r, struct fsa_label_request *q)
 {
+    if (r->redo_n) { /* an answer that could not reach its worker: ask again first */
+        *q = r->redo[r->redo_head];
+        r->redo_head = (r->redo_head + 1) % REDO_MAX;
+        r->redo_n--;
+        return true;
+    }
     for (unsigned k = 0; k < r->p.nworkers; k++) {
         unsigned w = (r->next_request_lane + k) % r->p.nworkers;
         struct fsa_label_request *slot = fsa_lane_pop_sc(r->p.requests[w]);
